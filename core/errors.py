@@ -1,0 +1,41 @@
+"""Named errors. Each message says what happened and what to do next; pages show them as they are."""
+
+
+class AppError(Exception):
+    """Base of every error a moderator or operator is meant to read."""
+
+
+class ConfigError(AppError):
+    pass
+
+
+class NotFound(AppError):
+    pass
+
+
+class ProjectExists(AppError):
+    pass
+
+
+class InvalidInput(AppError):
+    pass
+
+
+class ImportFileError(AppError):
+    """The whole file cannot be read (encoding, size, no text column, empty)."""
+
+
+class TrainingRefused(AppError):
+    """A run cannot be queued: too few labels, one class only, or a run already going."""
+
+
+class RunAlreadyActive(TrainingRefused):
+    pass
+
+
+class ModelIntegrityError(AppError):
+    """A saved model's files do not match what the run recorded."""
+
+
+class EvaluationUnavailable(AppError):
+    pass

@@ -1,0 +1,307 @@
+"""Labelling: saving labels as annotation history, undo, the labelling queue and sentence context."""
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import and_, func, select
+
+from core.errors import InvalidInput, NotFound
+from db.engine import Database
+from db.models import Annotation, Label, Sentence, Split, utcnow
+
+QUEUE_ORDERS = ("document", "shuffled")
+
+
+@dataclass(frozen=True)
+class SentenceView:
+    id: int
+    project_id: int
+    text: str
+    doc_id: str
+    position: int
+    split: str
+    label: int | None
+    unsure: bool
+    labelled_by: str | None
+    note: str
+    before: tuple[str, ...]  # neighbours in the same document, nearest last
+    after: tuple[str, ...]  # neighbours in the same document, nearest first
+
+
+@dataclass(frozen=True)
+class AnnotationView:
+    id: int
+    label: int | None
+    annotator: str
+    created_at: datetime
+    note: str
+    unsure: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which sentences the queue serves. The default is the plain "unlabelled first" queue."""
+
+    unlabelled_only: bool = True
+    label: int | None = None  # revisit sentences currently labelled with this value
+    search: str = ""
+    unsure_only: bool = False
+
+
+def _check_label(session, project_id: int, label: int) -> None:
+    exists = session.scalar(select(Label.id).where(Label.project_id == project_id, Label.value == label))
+    if exists is None:
+        values = list(session.scalars(select(Label.value).where(Label.project_id == project_id).order_by(Label.value)))
+        raise InvalidInput(f"Label {label} is not one of this project's labels {values}.")
+
+
+def _annotator(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Enter your name in the sidebar first, so every label says who gave it.")
+    return name[:100]
+
+
+def save_label(
+    db: Database,
+    sentence_id: int,
+    label: int,
+    annotator: str,
+    *,
+    note: str = "",
+    unsure: bool = False,
+    source: str = "ui",
+) -> None:
+    """Record a label. Two people labelling the same sentence both land in history; the latest is current."""
+    annotator = _annotator(annotator)
+    with db.write() as session:
+        sentence = session.get(Sentence, sentence_id)
+        if sentence is None:
+            raise NotFound(f"Sentence {sentence_id} no longer exists (it may have been deleted).")
+        _check_label(session, sentence.project_id, label)
+        now = utcnow()
+        session.add(
+            Annotation(sentence_id=sentence_id, label=label, annotator=annotator, note=note.strip(),
+                       unsure=unsure, source=source, created_at=now)
+        )
+        sentence.label = label
+        sentence.unsure = unsure
+        sentence.labelled_by = annotator
+        sentence.labelled_at = now
+
+
+def save_labels(db: Database, changes: dict[int, int], annotator: str, source: str = "table") -> int:
+    """Several labels in one transaction (table mode); returns how many changed."""
+    annotator = _annotator(annotator)
+    if not changes:
+        return 0
+    with db.write() as session:
+        sentences = session.scalars(select(Sentence).where(Sentence.id.in_(changes))).all()
+        if len(sentences) != len(changes):
+            raise NotFound("Some sentences no longer exist; reload the table.")
+        now = utcnow()
+        changed = 0
+        for sentence in sentences:
+            label = changes[sentence.id]
+            if sentence.label == label:
+                continue
+            _check_label(session, sentence.project_id, label)
+            session.add(Annotation(sentence_id=sentence.id, label=label, annotator=annotator, source=source, created_at=now))
+            sentence.label, sentence.unsure, sentence.labelled_by, sentence.labelled_at = label, False, annotator, now
+            changed += 1
+        return changed
+
+
+def undo_last(db: Database, project_id: int, annotator: str) -> int | None:
+    """Take back this annotator's latest labelling act in the project and return its sentence id.
+
+    The history keeps both the act and an undo row that restores the label as it was before it,
+    so a second undo reaches one act further back. Returns None when there is nothing to undo.
+    """
+    annotator = _annotator(annotator)
+    with db.write() as session:
+        reverted = select(Annotation.reverts_id).where(Annotation.reverts_id.is_not(None))
+        act = session.scalar(
+            select(Annotation)
+            .join(Sentence, Sentence.id == Annotation.sentence_id)
+            .where(
+                Sentence.project_id == project_id,
+                Annotation.annotator == annotator,
+                Annotation.source != "undo",
+                Annotation.id.not_in(reverted),
+            )
+            .order_by(Annotation.id.desc())
+            .limit(1)
+        )
+        if act is None:
+            return None
+        later_by_others = session.scalar(
+            select(func.count()).where(
+                Annotation.sentence_id == act.sentence_id, Annotation.id > act.id, Annotation.annotator != annotator
+            )
+        )
+        if later_by_others:
+            raise InvalidInput(
+                "Someone else has labelled that sentence since; open it from the queue filter to change it."
+            )
+        before = session.scalar(
+            select(Annotation)
+            .where(Annotation.sentence_id == act.sentence_id, Annotation.id < act.id)
+            .order_by(Annotation.id.desc())
+            .limit(1)
+        )
+        now = utcnow()
+        restored = before.label if before is not None else None
+        session.add(
+            Annotation(sentence_id=act.sentence_id, label=restored, annotator=annotator, source="undo",
+                       reverts_id=act.id, note=before.note if before else "",
+                       unsure=before.unsure if before else False, created_at=now)
+        )
+        sentence = session.get(Sentence, act.sentence_id)
+        sentence.label = restored
+        sentence.unsure = before.unsure if before is not None and restored is not None else False
+        sentence.labelled_by = before.annotator if before is not None and restored is not None else None
+        sentence.labelled_at = before.created_at if before is not None and restored is not None else None
+        return act.sentence_id
+
+
+def history(db: Database, sentence_id: int) -> list[AnnotationView]:
+    with db.read() as session:
+        rows = session.scalars(
+            select(Annotation).where(Annotation.sentence_id == sentence_id).order_by(Annotation.id)
+        ).all()
+        return [AnnotationView(a.id, a.label, a.annotator, a.created_at, a.note, a.unsure, a.source) for a in rows]
+
+
+def _apply_filter(stmt, project_id: int, queue_filter: QueueFilter):
+    stmt = stmt.where(Sentence.project_id == project_id)
+    if queue_filter.unlabelled_only:
+        stmt = stmt.where(Sentence.label.is_(None))
+    elif queue_filter.label is not None:
+        stmt = stmt.where(Sentence.label == queue_filter.label)
+    if queue_filter.unsure_only:
+        stmt = stmt.where(Sentence.unsure.is_(True))
+    if queue_filter.search.strip():
+        stmt = stmt.where(Sentence.text.icontains(queue_filter.search.strip(), autoescape=True))
+    return stmt
+
+
+def next_sentence(
+    db: Database,
+    project_id: int,
+    *,
+    order: str = "document",
+    queue_filter: QueueFilter = QueueFilter(),
+    exclude_ids: Collection[int] = (),
+) -> SentenceView | None:
+    """The next sentence the queue serves, or None when the queue is empty."""
+    if order not in QUEUE_ORDERS:
+        raise InvalidInput(f"Unknown queue order {order!r}; use one of {QUEUE_ORDERS}.")
+    stmt = _apply_filter(select(Sentence.id), project_id, queue_filter)
+    if exclude_ids:
+        stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
+    if order == "document":
+        stmt = stmt.order_by(Sentence.doc_id, Sentence.position, Sentence.id)
+    else:
+        stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)
+    with db.read() as session:
+        sentence_id = session.scalar(stmt.limit(1))
+    return None if sentence_id is None else get_sentence(db, sentence_id)
+
+
+def count_queue(db: Database, project_id: int, queue_filter: QueueFilter, exclude_ids: Collection[int] = ()) -> int:
+    stmt = _apply_filter(select(func.count()).select_from(Sentence), project_id, queue_filter)
+    if exclude_ids:
+        stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
+    with db.read() as session:
+        return int(session.scalar(stmt) or 0)
+
+
+def get_sentence(db: Database, sentence_id: int, context: int = 2) -> SentenceView:
+    """A sentence with up to `context` neighbours either side from the same document."""
+    with db.read() as session:
+        s = session.get(Sentence, sentence_id)
+        if s is None:
+            raise NotFound(f"Sentence {sentence_id} no longer exists.")
+        before: list[str] = []
+        after: list[str] = []
+        if s.doc_id:
+            same_doc = and_(Sentence.project_id == s.project_id, Sentence.doc_id == s.doc_id)
+            before = list(
+                session.scalars(
+                    select(Sentence.text).where(same_doc, Sentence.position < s.position)
+                    .order_by(Sentence.position.desc()).limit(context)
+                )
+            )[::-1]
+            after = list(
+                session.scalars(
+                    select(Sentence.text).where(same_doc, Sentence.position > s.position)
+                    .order_by(Sentence.position).limit(context)
+                )
+            )
+        note = session.scalar(
+            select(Annotation.note).where(Annotation.sentence_id == s.id).order_by(Annotation.id.desc()).limit(1)
+        )
+        return SentenceView(
+            id=s.id, project_id=s.project_id, text=s.text, doc_id=s.doc_id, position=s.position,
+            split=s.split.value, label=s.label, unsure=s.unsure, labelled_by=s.labelled_by,
+            note=note or "", before=tuple(before), after=tuple(after),
+        )
+
+
+def sentence_table(
+    db: Database,
+    project_id: int,
+    *,
+    search: str = "",
+    label: int | None = None,
+    unlabelled_only: bool = False,
+    split: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[pd.DataFrame, int]:
+    """One page of sentences for table mode, filtered and paged in SQL; returns (page, total matching)."""
+    queue_filter = QueueFilter(unlabelled_only=unlabelled_only, label=label, search=search)
+    base = _apply_filter(select(Sentence), project_id, queue_filter)
+    count_stmt = _apply_filter(select(func.count()).select_from(Sentence), project_id, queue_filter)
+    if split:
+        base = base.where(Sentence.split == Split(split))
+        count_stmt = count_stmt.where(Sentence.split == Split(split))
+    with db.read() as session:
+        total = int(session.scalar(count_stmt) or 0)
+        rows = session.scalars(
+            base.order_by(Sentence.doc_id, Sentence.position, Sentence.id).offset(offset).limit(limit)
+        ).all()
+        frame = pd.DataFrame(
+            [
+                {"id": s.id, "text": s.text, "label": s.label, "split": s.split.value,
+                 "document": s.doc_id, "labelled_by": s.labelled_by or ""}
+                for s in rows
+            ],
+            columns=["id", "text", "label", "split", "document", "labelled_by"],
+        )
+    return frame, total
+
+
+def label_conflicts(db: Database, project_id: int) -> list[int]:
+    """Sentences whose annotators' latest labels disagree (two moderators, two answers)."""
+    latest = (
+        select(Annotation.sentence_id, Annotation.annotator, func.max(Annotation.id).label("last_id"))
+        .join(Sentence, Sentence.id == Annotation.sentence_id)
+        .where(Sentence.project_id == project_id)
+        .group_by(Annotation.sentence_id, Annotation.annotator)
+        .subquery()
+    )
+    stmt = (
+        select(latest.c.sentence_id)
+        .join(Annotation, Annotation.id == latest.c.last_id)
+        .where(Annotation.label.is_not(None))
+        .group_by(latest.c.sentence_id)
+        .having(func.count(func.distinct(Annotation.label)) > 1)
+    )
+    with db.read() as session:
+        return list(session.scalars(stmt))

@@ -1,0 +1,290 @@
+"""Training runs as database rows: queueing, the live view's reads, cancel, promote and roll back.
+
+A run is addressed by id; the worker (core/worker.py) claims it and writes progress and loss rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import func, select, update
+
+from core.errors import InvalidInput, NotFound, RunAlreadyActive, TrainingRefused
+from core.params import TrainingParams
+from db.engine import Database
+from db.models import LossPoint, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
+
+# SetFit learns from pairs; fewer than this many training examples of a label gives it nothing to contrast.
+MIN_TRAIN_PER_LABEL = 4
+WORKER_LOST = "worker lost: the process running this run stopped sending heartbeats (killed or crashed)"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    project_id: int
+    version: int
+    kind: str
+    status: RunStatus
+    preset: str
+    params: TrainingParams
+    n_train: int
+    n_test: int
+    snapshot_hash: str
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    phase: str
+    progress_step: int
+    progress_total: int
+    cancel_requested: bool
+    error: str | None
+    metrics: dict
+    model_dir: str | None
+    head_sha256: str | None
+    threshold: float | None
+    activation_note: str
+    is_active: bool
+
+    @property
+    def accuracy(self) -> float | None:
+        value = self.metrics.get("accuracy")
+        return None if value is None else float(value)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left, from the pace so far; None until a few steps have run."""
+        if self.status != RunStatus.running or self.progress_step < 3 or not self.progress_total or self.started_at is None:
+            return None
+        elapsed = (utcnow() - self.started_at).total_seconds()
+        return elapsed / self.progress_step * (self.progress_total - self.progress_step)
+
+
+def _info(run: TrainingRun, active_run_id: int | None) -> RunInfo:
+    return RunInfo(
+        id=run.id, project_id=run.project_id, version=run.version, kind=run.kind, status=run.status,
+        preset=run.preset, params=TrainingParams.from_json(run.params_json), n_train=run.n_train,
+        n_test=run.n_test, snapshot_hash=run.snapshot_hash, requested_by=run.requested_by,
+        created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at,
+        heartbeat_at=run.heartbeat_at, phase=run.phase, progress_step=run.progress_step,
+        progress_total=run.progress_total, cancel_requested=run.cancel_requested, error=run.error,
+        metrics=json.loads(run.metrics_json) if run.metrics_json else {}, model_dir=run.model_dir,
+        head_sha256=run.head_sha256, threshold=run.threshold, activation_note=run.activation_note,
+        is_active=run.id == active_run_id,
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    rows: list[tuple[int, int, str]]  # (sentence id, label, split)
+    digest: str
+
+    @property
+    def n_train(self) -> int:
+        return sum(1 for r in self.rows if r[2] == "train")
+
+    @property
+    def n_test(self) -> int:
+        return sum(1 for r in self.rows if r[2] == "test")
+
+
+def take_snapshot(session, project_id: int) -> Snapshot:
+    rows = [
+        (sid, label, split.value)
+        for sid, label, split in session.execute(
+            select(Sentence.id, Sentence.label, Sentence.split)
+            .where(Sentence.project_id == project_id, Sentence.label.is_not(None))
+            .order_by(Sentence.id)
+        )
+    ]
+    digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+    return Snapshot(rows, digest)
+
+
+def check_trainable(snapshot: Snapshot, label_names: dict[int, str]) -> None:
+    """Refuse, with what is missing, when SetFit cannot learn from the labelled train split."""
+    counts = {value: 0 for value in label_names}
+    for _, label, split in snapshot.rows:
+        if split == "train":
+            counts[label] = counts.get(label, 0) + 1
+    used = [v for v, n in counts.items() if n > 0]
+    if len(used) < 2:
+        only = f" (only {label_names.get(used[0], used[0])!r} so far)" if used else ""
+        raise TrainingRefused(
+            f"Training needs labelled examples of at least two labels in the train split{only}. "
+            "Label some sentences of another label first."
+        )
+    short = {v: MIN_TRAIN_PER_LABEL - n for v, n in counts.items() if 0 < n < MIN_TRAIN_PER_LABEL}
+    if short:
+        needs = "; ".join(f"{label_names.get(v, v)!r} needs {k} more" for v, k in short.items())
+        raise TrainingRefused(
+            f"Too few training examples: each label in use needs at least {MIN_TRAIN_PER_LABEL} in the train split "
+            f"({needs})."
+        )
+
+
+def request_retrain(
+    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "", kind: str = "train"
+) -> RunInfo:
+    """Queue a run over the labels as they are now. One queued-or-running run per project."""
+    with db.write() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"Project {project_id} no longer exists.")
+        active = session.scalar(
+            select(TrainingRun).where(
+                TrainingRun.project_id == project_id,
+                TrainingRun.status.in_([RunStatus.queued, RunStatus.running]),
+            )
+        )
+        if active is not None:
+            raise RunAlreadyActive(
+                f"Version {active.version} is already {active.status.value}; wait for it to finish or cancel it."
+            )
+        snapshot = take_snapshot(session, project_id)
+        check_trainable(snapshot, {label.value: label.name for label in project.labels})
+        version = (session.scalar(select(func.max(TrainingRun.version)).where(TrainingRun.project_id == project_id)) or 0) + 1
+        run = TrainingRun(
+            project_id=project_id, version=version, kind=kind, status=RunStatus.queued, preset=preset,
+            params_json=params.to_json(), snapshot_json=json.dumps(snapshot.rows), snapshot_hash=snapshot.digest,
+            n_train=snapshot.n_train, n_test=snapshot.n_test, requested_by=requested_by,
+        )
+        session.add(run)
+        session.flush()
+        return _info(run, project.active_run_id)
+
+
+def get_run(db: Database, run_id: int) -> RunInfo:
+    with db.read() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise NotFound(f"No training run {run_id}.")
+        active = session.scalar(select(Project.active_run_id).where(Project.id == run.project_id))
+        return _info(run, active)
+
+
+def list_runs(db: Database, project_id: int) -> list[RunInfo]:
+    with db.read() as session:
+        active = session.scalar(select(Project.active_run_id).where(Project.id == project_id))
+        runs = session.scalars(
+            select(TrainingRun).where(TrainingRun.project_id == project_id).order_by(TrainingRun.id.desc())
+        ).all()
+        return [_info(r, active) for r in runs]
+
+
+def current_run(db: Database, project_id: int) -> RunInfo | None:
+    """The queued or running run of a project, if any."""
+    with db.read() as session:
+        active = session.scalar(select(Project.active_run_id).where(Project.id == project_id))
+        run = session.scalar(
+            select(TrainingRun).where(
+                TrainingRun.project_id == project_id,
+                TrainingRun.status.in_([RunStatus.queued, RunStatus.running]),
+            )
+        )
+        return None if run is None else _info(run, active)
+
+
+def active_run(db: Database, project_id: int) -> RunInfo | None:
+    with db.read() as session:
+        active = session.scalar(select(Project.active_run_id).where(Project.id == project_id))
+        if active is None:
+            return None
+        run = session.get(TrainingRun, active)
+        return None if run is None else _info(run, active)
+
+
+def loss_table(db: Database, run_id: int) -> pd.DataFrame:
+    """The seed card's "Training Results" table: Epoch | Step | Training Loss | Validation Loss."""
+    with db.read() as session:
+        rows = session.execute(
+            select(LossPoint.epoch, LossPoint.step, LossPoint.training_loss, LossPoint.validation_loss)
+            .where(LossPoint.run_id == run_id)
+            .order_by(LossPoint.step, LossPoint.id)
+        ).all()
+    merged: dict[int, dict] = {}
+    for epoch, step, training, validation in rows:
+        row = merged.setdefault(step, {"Epoch": epoch, "Step": step, "Training Loss": None, "Validation Loss": None})
+        row["Epoch"] = max(row["Epoch"], epoch)
+        if training is not None:
+            row["Training Loss"] = training
+        if validation is not None:
+            row["Validation Loss"] = validation
+    return pd.DataFrame(list(merged.values()), columns=["Epoch", "Step", "Training Loss", "Validation Loss"])
+
+
+def format_loss_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """As the card prints it: 4 decimals for epochs and losses, '-' where a loss was not logged."""
+    out = frame.copy()
+    out["Epoch"] = out["Epoch"].map(lambda v: f"{v:.4f}" if v != int(v) else f"{v:.1f}")
+    for column in ("Training Loss", "Validation Loss"):
+        out[column] = out[column].map(lambda v: "-" if v is None or v != v else f"{v:.4g}")
+    return out
+
+
+def cancel_run(db: Database, run_id: int) -> RunInfo:
+    """A queued run is cancelled at once; a running one when the worker's callback next checks (< 1 s)."""
+    with db.write() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise NotFound(f"No training run {run_id}.")
+        if run.status == RunStatus.queued:
+            run.status, run.finished_at, run.error = RunStatus.cancelled, utcnow(), "cancelled before it started"
+        elif run.status == RunStatus.running:
+            run.cancel_requested = True
+        else:
+            raise InvalidInput(f"Version {run.version} already ended ({run.status.value}); nothing to cancel.")
+    return get_run(db, run_id)
+
+
+def set_active(db: Database, project_id: int, run_id: int, note: str) -> None:
+    """Promote or roll back: any succeeded run of the project can become the active model."""
+    with db.write() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None or run.project_id != project_id:
+            raise NotFound(f"Run {run_id} is not a run of this project.")
+        if run.status != RunStatus.succeeded or not run.model_dir:
+            raise InvalidInput(f"Version {run.version} has no model ({run.status.value}); only succeeded runs can be active.")
+        session.get(Project, project_id).active_run_id = run_id
+        run.activation_note = note
+
+
+def mark_lost_runs(db: Database, lost_after_seconds: float) -> list[int]:
+    """Fail running runs whose worker stopped heartbeating. Never re-queues: a person decides to retry."""
+    cutoff = utcnow() - timedelta(seconds=lost_after_seconds)
+    with db.write() as session:
+        lost = list(
+            session.scalars(
+                select(TrainingRun.id).where(
+                    TrainingRun.status == RunStatus.running,
+                    func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at) < cutoff,
+                )
+            )
+        )
+        if lost:
+            session.execute(
+                update(TrainingRun)
+                .where(TrainingRun.id.in_(lost))
+                .values(status=RunStatus.failed, error=WORKER_LOST, finished_at=utcnow(), phase="")
+            )
+    return lost
+
+
+def alive_workers(db: Database, lost_after_seconds: float) -> int:
+    cutoff = utcnow() - timedelta(seconds=lost_after_seconds)
+    with db.read() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(Worker).where(Worker.heartbeat_at >= cutoff, Worker.stopped.is_(False))
+        ) or 0)

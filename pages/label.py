@@ -1,0 +1,142 @@
+"""Label one sentence at a time, by keyboard: 1..9 label, S skip, U undo, N not sure."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import AppError
+from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
+from core.projects import project_stats
+from ui.common import get_db, require_project, require_user, safe_text, show_error
+
+project = require_project()
+user = require_user()
+db = get_db()
+
+st.html(
+    """<style>
+    .st-key-sentence p { font-size: 1.6rem; line-height: 1.45; }
+    .st-key-context-before p, .st-key-context-after p { opacity: .55; font-size: 1.05rem; }
+    </style>"""
+)
+
+with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_book:"):
+    st.markdown(project.guidelines or "_No guidelines written for this project yet._")
+
+names = {label.value: label.name for label in project.labels}
+show_options = ["unlabelled", "unsure"] + [f"label:{v}" for v in names]
+col_show, col_order, col_search = st.columns([2, 1, 2])
+show = col_show.selectbox(
+    "Show", show_options, key="label_show",
+    format_func=lambda o: {"unlabelled": "Unlabelled first", "unsure": "Marked not sure"}.get(
+        o, f"Re-visit: labelled {o.split(':')[1]} · {names.get(int(o.split(':')[1]), '')}"),
+)
+order = col_order.selectbox("Order", QUEUE_ORDERS, key="label_order",
+                            format_func=lambda o: {"document": "Document order", "shuffled": "Shuffled"}[o])
+search = col_search.text_input("Search text", key="label_search", placeholder="filter by words")
+
+if show == "unlabelled":
+    queue_filter = QueueFilter(unlabelled_only=True, search=search)
+elif show == "unsure":
+    queue_filter = QueueFilter(unlabelled_only=False, unsure_only=True, search=search)
+else:
+    queue_filter = QueueFilter(unlabelled_only=False, label=int(show.split(":")[1]), search=search)
+
+# The queue position is view state: which sentences this moderator skipped or already passed.
+queue_key = (project.id, show, order, search)
+if st.session_state.get("queue_key") != queue_key:
+    st.session_state.update(queue_key=queue_key, seen=[], current_id=None, unsure=False)
+
+
+def _advance() -> None:
+    st.session_state["seen"].append(st.session_state["current_id"])
+    st.session_state["current_id"] = None
+    st.session_state["unsure"] = False
+
+
+def _on_label(value: int) -> None:
+    sentence_id = st.session_state["current_id"]
+    note = st.session_state.get(f"note-{sentence_id}", "")
+    try:
+        save_label(db, sentence_id, value, user, note=note, unsure=st.session_state["unsure"])
+    except AppError as error:
+        st.session_state["flash_error"] = str(error)
+        return
+    st.session_state["last_action"] = f"Labelled {value} · {names[value]}"
+    _advance()
+
+
+def _on_skip() -> None:
+    st.session_state["last_action"] = "Skipped"
+    _advance()
+
+
+def _on_undo() -> None:
+    try:
+        sentence_id = undo_last(db, project.id, user)
+    except AppError as error:
+        st.session_state["flash_error"] = str(error)
+        return
+    if sentence_id is None:
+        st.session_state["flash_error"] = "Nothing of yours to undo in this project."
+        return
+    seen = st.session_state["seen"]
+    if sentence_id in seen:
+        seen.remove(sentence_id)
+    st.session_state["current_id"] = sentence_id
+    st.session_state["last_action"] = "Undone: label it again"
+
+
+def _on_unsure() -> None:
+    st.session_state["unsure"] = not st.session_state["unsure"]
+
+
+@st.fragment
+def workbench() -> None:
+    # A fragment: labelling reruns only this part, so the next sentence appears without a page flash.
+    if message := st.session_state.pop("flash_error", None):
+        st.error(message, icon=":material/error:")
+    current_id = st.session_state.get("current_id")
+    view = get_sentence(db, current_id) if current_id is not None else next_sentence(
+        db, project.id, order=order, queue_filter=queue_filter, exclude_ids=st.session_state["seen"]
+    )
+    stats = project_stats(db, project.id)
+    progress = stats.labelled / stats.total if stats.total else 0.0
+    st.progress(progress, text=f"{stats.labelled} / {stats.total} labelled · " + " · ".join(
+        f"{names[v]}: {stats.per_label.get(v, 0)}" for v in names) + " · " + " · ".join(
+        f"{split}: {lab}/{tot}" for split, (lab, tot) in stats.per_split.items()))
+
+    if view is None:
+        st.success("Nothing left in this queue. Pick another view above, or train a model.",
+                   icon=":material/task_alt:")
+        if st.session_state["seen"] and st.button("Start this queue again", key="restart"):
+            st.session_state["seen"] = []
+            st.rerun(scope="fragment")
+        return
+    st.session_state["current_id"] = view.id
+
+    with st.container(border=True, key="card"):
+        with st.container(key="context-before"):
+            for text in view.before:
+                st.markdown(safe_text(text))
+        with st.container(key="sentence"):
+            st.markdown(safe_text(view.text))
+        with st.container(key="context-after"):
+            for text in view.after:
+                st.markdown(safe_text(text))
+        current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
+        st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
+
+    with st.container(horizontal=True, key="label-buttons"):
+        for value, name in names.items():
+            st.button(f"{name}", key=f"label-{value}", shortcut=str(value + 1), on_click=_on_label,
+                      args=(value,), type="primary" if view.label == value else "secondary")
+        st.button("Skip", key="skip", shortcut="S", on_click=_on_skip, icon=":material/skip_next:")
+        st.button("Undo", key="undo", shortcut="U", on_click=_on_undo, icon=":material/undo:")
+        st.button("Not sure ✓" if st.session_state["unsure"] else "Not sure", key="unsure-toggle",
+                  shortcut="N", on_click=_on_unsure, icon=":material/help:")
+    st.text_input("Note (optional, saved with the label)", key=f"note-{view.id}", value=view.note)
+    if last := st.session_state.pop("last_action", None):
+        st.caption(last)
+
+
+workbench()

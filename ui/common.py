@@ -1,0 +1,74 @@
+"""Shared page plumbing: the process's database handle, the current project and moderator, safe text."""
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from core.config import Settings
+from core.db import open_database
+from core.errors import AppError, NotFound
+from core.projects import ProjectInfo, get_project, list_projects
+from db.engine import Database
+
+# Backslash-escape everything Markdown would interpret, so user text is shown exactly as written:
+# no links, images, headings or HTML, whatever a sentence contains.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&])")
+
+
+def safe_text(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def get_db() -> Database:
+    # Migrates once per process; the Database only hands out fresh sessions, it is never mutated.
+    return open_database(get_settings())
+
+
+def current_user() -> str:
+    return st.session_state.get("user", "").strip()
+
+
+def current_project() -> ProjectInfo | None:
+    project_id = st.session_state.get("project_id")
+    db = get_db()
+    if project_id is not None:
+        try:
+            return get_project(db, int(project_id))
+        except NotFound:
+            st.session_state.pop("project_id", None)
+    projects = list_projects(db)
+    if not projects:
+        return None
+    st.session_state["project_id"] = projects[0].id
+    return projects[0]
+
+
+def require_project() -> ProjectInfo:
+    project = current_project()
+    if project is None:
+        st.info("There is no project yet. Create one on the **Import** page.")
+        st.stop()
+    return project
+
+
+def require_user() -> str:
+    user = current_user()
+    if not user:
+        st.warning("Enter your name in the sidebar: every label records who gave it.")
+        st.stop()
+    return user
+
+
+def show_error(error: AppError) -> None:
+    st.error(str(error), icon=":material/error:")
+
+
+def label_options(project: ProjectInfo) -> dict[int, str]:
+    return {label.value: f"{label.value} · {label.name}" for label in project.labels}
