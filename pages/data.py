@@ -19,8 +19,8 @@ tab_import, tab_export, tab_new = st.tabs(["Import", "Export", "New project"])
 
 with tab_new:
     with st.form("new-project"):
-        name = st.text_input("Project name")
-        labels = st.text_input("Labels, in order, comma-separated", placeholder="other, physical violence")
+        name = st.text_input("Project name", key="new_name")
+        labels = st.text_input("Labels, in order, comma-separated", placeholder="other, physical violence", key="new_labels")
         fraction = st.slider("Share of sentences held out for testing", 0.05, 0.5, 0.2, 0.05)
         guidelines = st.text_area("Labelling guidelines (Markdown)")
         if st.form_submit_button("Create project", type="primary"):

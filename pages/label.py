@@ -25,11 +25,18 @@ with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_bo
 names = {label.value: label.name for label in project.labels}
 show_options = ["unlabelled", "unsure"] + [f"label:{v}" for v in names]
 col_show, col_order, col_search = st.columns([2, 1, 2])
-show = col_show.selectbox(
-    "Show", show_options, key="label_show",
-    format_func=lambda o: {"unlabelled": "Unlabelled first", "unsure": "Marked not sure"}.get(
-        o, f"Re-visit: labelled {o.split(':')[1]} · {names.get(int(o.split(':')[1]), '')}"),
-)
+
+
+def _show_title(option: str) -> str:
+    if option == "unlabelled":
+        return "Unlabelled first"
+    if option == "unsure":
+        return "Marked not sure"
+    value = int(option.split(":")[1])
+    return f"Re-visit: labelled {value} · {names[value]}"
+
+
+show = col_show.selectbox("Show", show_options, key="label_show", format_func=_show_title)
 order = col_order.selectbox("Order", QUEUE_ORDERS, key="label_order",
                             format_func=lambda o: {"document": "Document order", "shuffled": "Shuffled"}[o])
 search = col_search.text_input("Search text", key="label_search", placeholder="filter by words")

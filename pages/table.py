@@ -31,7 +31,7 @@ frame, total = sentence_table(
 )
 pages = max(1, -(-total // PAGE_SIZE))
 page_number = min(page_number, pages - 1)
-frame["label"] = frame["label"].map(lambda v: options.get(int(v)) if v == v and v is not None else None)
+frame["label"] = [options.get(int(v)) if v == v and v is not None else None for v in frame["label"]]
 
 edited = st.data_editor(
     frame,
@@ -51,7 +51,7 @@ reverse = {text: value for value, text in options.items()}
 changes = {
     int(row.id): reverse[row.label]
     for row, before in zip(edited.itertuples(), frame.itertuples())
-    if row.label is not None and row.label != before.label
+    if isinstance(row.label, str) and row.label != before.label
 }
 
 nav_prev, nav_info, nav_next, save_col = st.columns([1, 2, 1, 2])

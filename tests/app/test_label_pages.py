@@ -1,0 +1,71 @@
+"""AppTest for the labelling pages: the demo project is created on first start and can be labelled."""
+from __future__ import annotations
+
+from core.demo import DEMO_PROJECT_NAME
+from core.labeling import history
+from core.projects import get_project, project_stats
+from ui.common import get_db
+
+
+def _stats():
+    db = get_db()
+    return project_stats(db, get_project(db, DEMO_PROJECT_NAME).id)
+
+
+def test_label_page_labels_skips_and_undoes(make_app):
+    at = make_app()
+    before = _stats().labelled
+    first = at.session_state["current_id"]
+    at.button(key="label-1").click().run()
+    assert not at.exception
+    assert _stats().labelled == before + 1
+    assert [a.label for a in history(get_db(), first)] == [1]
+    second = at.session_state["current_id"]
+    assert second != first
+    at.button(key="skip").click().run()
+    assert at.session_state["current_id"] not in (first, second)
+    at.button(key="undo").click().run()
+    assert at.session_state["current_id"] == first
+    assert _stats().labelled == before
+
+
+def test_label_page_asks_for_a_name_first(make_app):
+    at = make_app(user="")
+    assert any("Enter your name" in w.value for w in at.warning)
+    assert not at.button
+
+
+def test_user_text_is_escaped_not_rendered(make_app):
+    at = make_app()
+    texts = [m.value for m in at.markdown]
+    # Demo sentences contain apostrophes and asterisks; they reach the page escaped.
+    assert any("\\." in t for t in texts)
+
+
+def test_table_page_shows_a_page_of_sentences(make_app):
+    at = make_app("pages/table.py")
+    [editor] = at.dataframe
+    assert len(editor.value) == 50 and {"text", "label", "split"} <= set(editor.value.columns)
+    assert at.button(key="table_save").disabled
+    assert any("Page 1 of" in c.value for c in at.caption)
+
+
+def test_data_page_renders_tabs_and_creates_project(make_app):
+    at = make_app("pages/data.py")
+    assert [t.label for t in at.tabs] == ["Import", "Export", "New project"]
+    at.text_input(key="new_name").input("Second project")
+    at.text_input(key="new_labels").input("keep, remove")
+    next(b for b in at.button if b.label == "Create project").click().run()
+    assert not at.exception
+    from core.projects import list_projects
+
+    assert [p.name for p in list_projects(get_db())][-1] == "Second project"
+    assert [l.name for l in list_projects(get_db())[-1].labels] == ["keep", "remove"]
+
+
+def test_data_page_bad_labels_show_a_clear_error(make_app):
+    at = make_app("pages/data.py")
+    at.text_input(key="new_name").input("One label")
+    at.text_input(key="new_labels").input("only")
+    next(b for b in at.button if b.label == "Create project").click().run()
+    assert any("at least two labels" in e.value for e in at.error)

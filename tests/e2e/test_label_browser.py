@@ -1,0 +1,59 @@
+"""Label demo sentences with the keyboard only, undo one, reload, and find the labels persisted."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from core.config import Settings
+from core.db import open_database
+from core.demo import DEMO_PROJECT_NAME
+from core.projects import get_project, project_stats
+from tests.e2e.conftest import wait_for_app_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def _stats(server):
+    db = open_database(Settings.from_env({"DATA_DIR": str(server.data_dir)}), migrate=False)
+    return project_stats(db, get_project(db, DEMO_PROJECT_NAME).id)
+
+
+def _sentence(page) -> str:
+    return page.locator(".st-key-sentence").inner_text().strip()
+
+
+def test_keyboard_labelling_undo_and_reload(server, page, test_output):
+    page.goto(f"{server.url}/?user=e2e")
+    wait_for_app_idle(page)
+    expect(page.locator(".st-key-sentence")).to_be_visible()
+    before = _stats(server).labelled
+    page.screenshot(path=str(test_output / "label-page.png"), full_page=True)
+
+    seen = []
+    for key in ["1", "2", "1", "1", "2"]:
+        current = _sentence(page)
+        seen.append(current)
+        page.locator(".st-key-sentence").click()  # focus the page, not a text field
+        page.keyboard.press(key)
+        expect(page.locator(".st-key-sentence")).not_to_have_text(current)
+        wait_for_app_idle(page)
+    assert len(set(seen)) == 5
+    assert _stats(server).labelled == before + 5
+
+    page.keyboard.press("u")
+    expect(page.locator(".st-key-sentence")).to_have_text(re.compile(re.escape(seen[-1][:30])))
+    wait_for_app_idle(page)
+    assert _stats(server).labelled == before + 4
+
+    page.reload()
+    wait_for_app_idle(page)
+    expect(page.locator(".st-key-sentence")).to_be_visible()
+    stats = _stats(server)
+    assert stats.labelled == before + 4
+    progress = page.get_by_test_id("stMain").get_by_text(re.compile(rf"^{stats.labelled} / {stats.total} labelled"))
+    expect(progress).to_be_visible()
+    sidebar = page.locator("[data-testid='stSidebar']")
+    expect(sidebar).to_contain_text(f"{stats.labelled} / {stats.total}")
+    page.screenshot(path=str(test_output / "label-page-after-reload.png"), full_page=True)
