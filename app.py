@@ -4,8 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.demo import ensure_demo_project
+from core.launcher import ensure_worker
 from core.projects import list_projects, project_stats
-from ui.common import current_project, get_db, safe_text
+from ui.common import current_project, get_db, get_settings, safe_text
 
 st.set_page_config(page_title="Teach the classifier", page_icon=":material/label:", layout="wide")
 
@@ -17,11 +18,16 @@ def _first_start() -> bool:
 
 
 _first_start()
+# Cheap (one query and a non-blocking flock): keeps a worker alive so Retrain always has one.
+ensure_worker(get_settings(), get_db())
 
 pages = {
     "Label": [
         st.Page("pages/label.py", title="Label", icon=":material/keyboard:", default=True),
         st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
+    ],
+    "Model": [
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     ],
     "Data": [
         st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:"),

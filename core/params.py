@@ -93,7 +93,7 @@ SEED_PRESET = TrainingParams()
 # before its 488 steps, so far fewer contrastive pairs at a larger batch reach the same accuracy.
 FAST_PRESET = TrainingParams(
     batch_size=16,
-    num_iterations=5,
+    num_iterations=4,
     max_steps=40,
     body_learning_rate=3e-5,
     logging_steps=5,

@@ -288,3 +288,25 @@ def alive_workers(db: Database, lost_after_seconds: float) -> int:
         return int(session.scalar(
             select(func.count()).select_from(Worker).where(Worker.heartbeat_at >= cutoff, Worker.stopped.is_(False))
         ) or 0)
+
+
+def model_card_text(run: RunInfo) -> str:
+    """SetFit's generated README.md of a model version ('' when the run has no model)."""
+    from core.model_store import verified_model_dir
+
+    if not run.model_dir:
+        return ""
+    card = verified_model_dir(run.model_dir, None) / "README.md"
+    return card.read_text(encoding="utf-8") if card.is_file() else ""
+
+
+def model_zip_bytes(run: RunInfo) -> bytes:
+    from core.model_store import verified_model_dir, zip_model
+
+    return zip_model(verified_model_dir(run.model_dir, run.head_sha256))
+
+
+def run_log(db: Database, run_id: int) -> str:
+    """The technical log of a run (a failure's traceback)."""
+    with db.read() as session:
+        return session.scalar(select(TrainingRun.log).where(TrainingRun.id == run_id)) or ""

@@ -94,7 +94,7 @@ class Sentence(Base):
     split: Mapped[Split] = mapped_column(Enum(Split, native_enum=False, length=8))
     split_explicit: Mapped[bool] = mapped_column(Boolean, default=False)
     shuffle_key: Mapped[int] = mapped_column(Integer)
-    # The current label is the latest annotation's; kept here (written only by core.labeling in
+    # The current label is the latest annotation's; kept here (written only by core.labeling and core.importing in
     # the same transaction as the annotation) so queues and counts on 100k rows stay index scans.
     label: Mapped[int | None] = mapped_column(Integer)
     unsure: Mapped[bool] = mapped_column(Boolean, default=False)

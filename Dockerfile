@@ -1,0 +1,26 @@
+# The app and its worker in one container, installed the same way as the README's first command.
+FROM python:3.11-slim
+
+# An index for a CPU-only torch build can be given at build time so pip never pulls CUDA wheels.
+ARG PIP_EXTRA_INDEX_URL=""
+ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    DATA_DIR=/data \
+    PORT=8501
+
+RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app:app /data
+WORKDIR /app
+COPY --chown=app:app requirements.txt constraints.txt scripts/install.sh ./scripts-install/
+USER app
+# Dependencies first, in their own layer, through the same script the README uses.
+RUN mkdir -p scripts && cp scripts-install/install.sh scripts/ \
+    && cp scripts-install/requirements.txt scripts-install/constraints.txt . \
+    && scripts/install.sh
+COPY --chown=app:app . .
+
+VOLUME ["/data"]
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD .venv/bin/python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
+CMD ["./run.sh"]

@@ -1,0 +1,177 @@
+"""Retrain with one click; watch progress and the loss table live; manage model versions."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import AppError
+from core.launcher import ensure_worker
+from core.params import PRESET_TITLES, PRESETS, TrainingParams
+from core.runs import (
+    active_run,
+    alive_workers,
+    cancel_run,
+    current_run,
+    format_loss_table,
+    list_runs,
+    loss_table,
+    mark_lost_runs,
+    model_card_text,
+    model_zip_bytes,
+    request_retrain,
+    run_log,
+    set_active,
+)
+from ui.common import get_db, get_settings, require_project, show_error
+
+project = require_project()
+db = get_db()
+settings = get_settings()
+mark_lost_runs(db, settings.worker_lost_after_seconds)
+ensure_worker(settings, db)
+
+st.subheader("Train a new model version")
+active = active_run(db, project.id)
+st.caption(
+    f"Active model: **version {active.version}** · test accuracy "
+    f"{'-' if active.accuracy is None else f'{active.accuracy:.3f}'}" if active else "No model yet."
+)
+
+preset = st.radio("Preset", list(PRESETS), format_func=PRESET_TITLES.get, horizontal=True, key="train_preset",
+                  help="Fast: the app's default, far fewer steps (see README). Seed card: exactly the seed model's hyperparameters.")
+base = PRESETS[preset]
+overrides: dict[str, str] = {}
+with st.expander("Advanced parameters"):
+    cols = st.columns(3)
+    for i, field in enumerate(fields(TrainingParams)):
+        current = getattr(base, field.name)
+        key = f"param-{preset}-{field.name}"
+        with cols[i % 3]:
+            if isinstance(current, bool):
+                value = st.checkbox(field.name, value=current, key=key)
+            elif isinstance(current, int):
+                value = st.number_input(field.name, value=current, step=1, key=key)
+            elif isinstance(current, float):
+                value = st.number_input(field.name, value=current, format="%.6g", key=key)
+            else:
+                value = st.text_input(field.name, value=current, key=key)
+        if value != current:
+            overrides[field.name] = str(value)
+
+running = current_run(db, project.id)
+if st.button("Retrain", type="primary", key="retrain", icon=":material/model_training:", disabled=running is not None,
+             help="Queues a run on the labels as they are now; a background worker trains it."):
+    try:
+        params = base.with_overrides(overrides)
+        request_retrain(db, project.id, params, "custom" if overrides else preset,
+                        requested_by=st.session_state.get("user", ""))
+        ensure_worker(settings, db)
+    except AppError as error:
+        show_error(error)
+    else:
+        st.rerun()
+if running is not None:
+    st.caption("A run is already going; wait for it or cancel it below.")
+if not alive_workers(db, settings.worker_lost_after_seconds) and not settings.worker_autostart:
+    st.warning("No worker is running. Start one with `python -m core worker`.")
+
+
+def loss_chart(frame) -> go.Figure:
+    figure = go.Figure()
+    train = frame.dropna(subset=["Training Loss"])
+    val = frame.dropna(subset=["Validation Loss"])
+    figure.add_scatter(x=train["Step"], y=train["Training Loss"], mode="lines+markers", name="Training loss")
+    if len(val):
+        figure.add_scatter(x=val["Step"], y=val["Validation Loss"], mode="markers", name="Validation loss",
+                           marker={"size": 10, "symbol": "diamond"})
+    figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="Step",
+                         yaxis_title="Loss", legend={"orientation": "h"})
+    return figure
+
+
+@st.fragment(run_every=1.0 if running is not None else None)
+def live_view() -> None:
+    run = current_run(db, project.id)
+    if run is None:
+        if running is not None:
+            st.rerun()  # the run ended: refresh the whole page (and stop polling)
+        return
+    with st.container(border=True, key="live-run"):
+        st.markdown(f"**Version {run.version}** · {run.status.value} · {run.phase or 'waiting for a worker'}")
+        total = max(run.progress_total, 1)
+        eta = f" · about {run.eta_seconds:.0f} s left" if run.eta_seconds is not None else ""
+        st.progress(min(run.progress_step / total, 1.0),
+                    text=f"step {run.progress_step} / {run.progress_total or '?'}{eta}")
+        frame = loss_table(db, run.id)
+        if len(frame):
+            left, right = st.columns([1, 1])
+            left.dataframe(format_loss_table(frame), hide_index=True, width="stretch", key="live-loss")
+            right.plotly_chart(loss_chart(frame), key="live-chart")
+        if st.button("Cancel run", key="cancel", icon=":material/cancel:", disabled=run.cancel_requested):
+            cancel_run(db, run.id)
+            st.rerun(scope="fragment")
+        if run.cancel_requested:
+            st.caption("Cancelling…")
+
+
+live_view()
+
+st.subheader("Model versions")
+runs = list_runs(db, project.id)
+if not runs:
+    st.info("No runs yet. Label a few sentences of each label, then press **Retrain**.")
+else:
+    table = [
+        {
+            "version": f"v{r.version}" + (" ● active" if r.is_active else ""),
+            "status": r.status.value,
+            "preset": r.preset,
+            "created": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "train / test": f"{r.n_train} / {r.n_test}",
+            "accuracy": None if r.accuracy is None else round(r.accuracy, 4),
+            "duration (s)": None if r.duration_seconds is None else round(r.duration_seconds, 1),
+            "note": r.error or r.activation_note,
+        }
+        for r in runs
+    ]
+    with st.container(key="runs-table"):
+        st.dataframe(table, hide_index=True, width="stretch")
+
+    chosen_id = st.selectbox("Details of", [r.id for r in runs], key="run_detail",
+                             format_func=lambda i: next(f"version {r.version}" for r in runs if r.id == i))
+    run = next(r for r in runs if r.id == chosen_id)
+    if run.error:
+        st.error(run.error)
+    frame = loss_table(db, run.id)
+    if len(frame):
+        left, right = st.columns([1, 1])
+        left.markdown("**Training Results**")
+        with left.container(key="run-loss"):
+            st.dataframe(format_loss_table(frame), hide_index=True, width="stretch")
+        right.plotly_chart(loss_chart(frame), key="run-chart")
+    if run.status.value == "succeeded":
+        buttons = st.container(horizontal=True)
+        if not run.is_active:
+            is_newer = active is None or run.version > active.version
+            if buttons.button("Promote to active" if is_newer else "Roll back to this version", key="activate",
+                              icon=":material/published_with_changes:"):
+                set_active(db, project.id, run.id, "promoted by hand" if is_newer else "rolled back by hand")
+                st.rerun()
+        try:
+            buttons.download_button("Download model (zip)", data=lambda: model_zip_bytes(run),
+                                    file_name=f"{project.name}-v{run.version}.zip", mime="application/zip",
+                                    key="download-model", icon=":material/download:")
+            card = model_card_text(run)
+        except AppError as error:
+            show_error(error)
+        else:
+            with st.expander("Model card (README.md)"):
+                st.code(card, language="markdown", wrap_lines=True)
+    if run.status.value == "failed" and st.session_state.get("show_log") != run.id:
+        if st.button("Show the technical log", key="show-log"):
+            st.session_state["show_log"] = run.id
+            st.rerun()
+    if st.session_state.get("show_log") == run.id:
+        st.code(run_log(db, run.id) or "(no log)", language="text")

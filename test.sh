@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Command 2: install what the tests need (Python packages and Debian's chromium) and run the whole suite.
+# Extra arguments go to pytest, e.g. `./test.sh -m "not slow"`.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+scripts/install.sh --dev
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,73 @@
+"""Small, original test data and helpers shared by the integration and slow tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.importing import ImportRow, ParsedFile, commit_import
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VIOLENT = [
+    "He shoved me hard against the kitchen counter.",
+    "She slapped me across the face in front of the kids.",
+    "He grabbed my arm so tight it left marks.",
+    "He kicked the back of my legs until I fell.",
+    "She threw a mug that hit my shoulder.",
+    "He pinned me to the floor and would not let go.",
+    "He punched me in the stomach during the argument.",
+    "He pulled me down the stairs by my hair.",
+    "She scratched my neck when I tried to leave.",
+    "He hit me with the back of his hand.",
+    "He pushed me out of the moving car door.",
+    "He choked me until I nearly blacked out.",
+]
+OTHER = [
+    "I finally told my sister what has been going on.",
+    "The court date was moved to next month.",
+    "I feel tired all the time and I can't focus at work.",
+    "Does anyone know how long a protective order lasts?",
+    "My counsellor suggested I keep a journal.",
+    "We used to be happy in the first year.",
+    "He checks my phone every evening.",
+    "I am staying with a friend for now.",
+    "Thank you all for reading this far.",
+    "My kids start at a new school on Monday.",
+    "I changed the locks last weekend.",
+    "It still hurts to think about how it ended.",
+]
+
+
+def make_labelled_project(db, project, n_per_class: int = 12) -> None:
+    """Import the sentences above with their labels; test_fraction 0.25 splits them by hash."""
+    rows = []
+    for i, text in enumerate(VIOLENT[:n_per_class]):
+        rows.append(ImportRow(len(rows) + 1, text, "1", "train" if i % 4 else "test", f"v{i // 4}", i % 4))
+    for i, text in enumerate(OTHER[:n_per_class]):
+        rows.append(ImportRow(len(rows) + 1, text, "0", "train" if i % 4 else "test", f"o{i // 4}", i % 4))
+    rows.append(ImportRow(len(rows) + 1, "An unlabelled sentence about the weekend.", None, "train", "x", 0))
+    commit_import(db, project.id, ParsedFile("test", tuple(rows), (), 0))
+
+
+def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
+    return dict(os.environ, DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", WORKER_AUTOSTART="0",
+                HEARTBEAT_SECONDS="0.5", WORKER_LOST_AFTER_SECONDS="3", **extra)
+
+
+def start_worker(data_dir: Path) -> subprocess.Popen:
+    log = open(data_dir / "worker-test.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=ROOT, env=env_for(data_dir),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)  # polling a database row written by another process
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,137 @@
+"""Run rows without training: refusals, one run at a time, cancel, lost workers, loss table, activation."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from core.errors import InvalidInput, RunAlreadyActive, TrainingRefused
+from core.labeling import save_label, sentence_table
+from core.params import FAST_PRESET, SEED_PRESET, TrainingParams
+from core.runs import (
+    WORKER_LOST,
+    cancel_run,
+    get_run,
+    list_runs,
+    loss_table,
+    format_loss_table,
+    mark_lost_runs,
+    request_retrain,
+    set_active,
+)
+from db.models import LossPoint, RunStatus, TrainingRun, utcnow
+from tests.helpers import make_labelled_project
+
+
+def test_refuses_with_one_class_only(db, project):
+    ids = sentence_table(db, project.id, limit=0)[0]
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    commit_import(db, project.id, ParsedFile("t", tuple(ImportRow(i, f"text {i}", "1", "train", "", i) for i in range(1, 9)), (), 0))
+    with pytest.raises(TrainingRefused, match="at least two labels.*only 'physical violence'"):
+        request_retrain(db, project.id, FAST_PRESET, "fast")
+    assert list_runs(db, project.id) == []
+
+
+def test_refuses_too_few_per_label_and_says_how_many_more(db, project):
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    rows = [ImportRow(i, f"violent {i}", "1", "train", "", i) for i in range(1, 9)]
+    rows += [ImportRow(20 + i, f"other {i}", "0", "train", "", i) for i in range(1, 3)]
+    commit_import(db, project.id, ParsedFile("t", tuple(rows), (), 0))
+    with pytest.raises(TrainingRefused, match="'other' needs 2 more"):
+        request_retrain(db, project.id, FAST_PRESET, "fast")
+
+
+def test_refuses_empty_label_set(db, project):
+    with pytest.raises(TrainingRefused, match="at least two labels"):
+        request_retrain(db, project.id, FAST_PRESET, "fast")
+
+
+def test_second_click_while_queued_is_refused(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast", requested_by="ana")
+    assert run.status == RunStatus.queued and run.version == 1
+    assert run.n_train == 18 and run.n_test == 6
+    with pytest.raises(RunAlreadyActive, match="Version 1 is already queued"):
+        request_retrain(db, project.id, FAST_PRESET, "fast")
+
+
+def test_snapshot_freezes_labels_at_queue_time(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, SEED_PRESET, "seed")
+    with db.read() as session:
+        snapshot = json.loads(session.get(TrainingRun, run.id).snapshot_json)
+    sid = snapshot[0][0]
+    save_label(db, sid, 1 - snapshot[0][1], "ana")  # a later change does not alter the queued run
+    with db.read() as session:
+        assert json.loads(session.get(TrainingRun, run.id).snapshot_json) == snapshot
+    assert TrainingParams.from_json(json.dumps(json.loads(SEED_PRESET.to_json()))) == get_run(db, run.id).params
+
+
+def test_cancel_queued_run_and_refuse_cancel_of_finished(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    assert cancel_run(db, run.id).status == RunStatus.cancelled
+    with pytest.raises(InvalidInput, match="already ended"):
+        cancel_run(db, run.id)
+    assert request_retrain(db, project.id, FAST_PRESET, "fast").version == 2
+
+
+def test_running_run_with_stale_heartbeat_is_marked_worker_lost(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    with db.write() as session:
+        row = session.get(TrainingRun, run.id)
+        row.status, row.started_at = RunStatus.running, utcnow() - timedelta(seconds=120)
+        row.heartbeat_at = utcnow() - timedelta(seconds=90)
+    assert mark_lost_runs(db, lost_after_seconds=60) == [run.id]
+    lost = get_run(db, run.id)
+    assert lost.status == RunStatus.failed and lost.error == WORKER_LOST
+    assert mark_lost_runs(db, lost_after_seconds=60) == []  # never re-run, never re-marked
+
+
+def test_fresh_heartbeat_is_not_lost(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    with db.write() as session:
+        row = session.get(TrainingRun, run.id)
+        row.status, row.started_at, row.heartbeat_at = RunStatus.running, utcnow(), utcnow()
+    assert mark_lost_runs(db, lost_after_seconds=60) == []
+
+
+def test_loss_table_has_the_seed_card_columns_and_merges_validation(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    with db.write() as session:
+        session.add_all([
+            LossPoint(run_id=run.id, epoch=0.002, step=1, training_loss=0.4153),
+            LossPoint(run_id=run.id, epoch=0.1025, step=50, training_loss=0.287),
+            LossPoint(run_id=run.id, epoch=1.0, step=488, validation_loss=0.1007),
+        ])
+    frame = format_loss_table(loss_table(db, run.id))
+    assert list(frame.columns) == ["Epoch", "Step", "Training Loss", "Validation Loss"]
+    assert frame.values.tolist() == [
+        ["0.0020", 1, "0.4153", "-"], ["0.1025", 50, "0.287", "-"], ["1.0", 488, "-", "0.1007"],
+    ]
+
+
+def test_only_succeeded_runs_can_be_promoted(db, project):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    with pytest.raises(InvalidInput, match="only succeeded runs"):
+        set_active(db, project.id, run.id, "by hand")
+
+
+def test_params_validation_and_overrides():
+    with pytest.raises(InvalidInput, match="batch_size"):
+        TrainingParams(batch_size=0)
+    with pytest.raises(InvalidInput, match="Unknown training parameter"):
+        FAST_PRESET.with_overrides({"nope": "1"})
+    with pytest.raises(InvalidInput, match="not a valid int"):
+        FAST_PRESET.with_overrides({"max_steps": "many"})
+    assert FAST_PRESET.with_overrides({"max_steps": "7", "load_best_model_at_end": "true"}).max_steps == 7
+    assert SEED_PRESET.batch_size == 8 and SEED_PRESET.num_iterations == 25 and SEED_PRESET.seed == 42
+    assert SEED_PRESET.body_learning_rate == 2e-5 and SEED_PRESET.head_learning_rate == 0.01
+    assert SEED_PRESET.sampling_strategy == "oversampling" and SEED_PRESET.loss == "CosineSimilarityLoss"

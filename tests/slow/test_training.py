@@ -1,0 +1,159 @@
+"""Real SetFit training on the real base model with tiny budgets: CLI, worker process, kill -9, cancel.
+
+Each test trains at most a few steps; no two trainings run at the same time (pytest runs them in turn).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.labeling import save_label, sentence_table
+from core.params import FAST_PRESET
+from core.runs import WORKER_LOST, active_run, get_run, loss_table, mark_lost_runs, request_retrain
+from db.models import Prediction, RunStatus
+from tests.helpers import ROOT, env_for, make_labelled_project, start_worker, wait_until
+
+pytestmark = pytest.mark.slow
+
+TINY = FAST_PRESET.with_overrides({"max_steps": "4", "num_iterations": "1", "logging_steps": "1"})
+LONG = FAST_PRESET.with_overrides({"max_steps": "400", "num_iterations": "20", "batch_size": "8", "logging_steps": "1"})
+
+
+@pytest.fixture
+def trainable(db, project):
+    make_labelled_project(db, project)
+    return project
+
+
+@pytest.fixture
+def worker(settings):
+    process = start_worker(settings.data_dir)
+    yield process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _predictions(db, run_id: int) -> int:
+    with db.read() as session:
+        return session.query(Prediction).filter(Prediction.run_id == run_id).count()
+
+
+def test_cli_train_wait_trains_saves_card_and_predicts(settings, db, trainable, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--project", trainable.name, "--wait",
+         "--param", "max_steps=4", "--param", "num_iterations=1", "--param", "logging_steps=1"],
+        cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    assert payload["status"] == "succeeded" and payload["active"] is True
+    run = get_run(db, payload["run_id"])
+    assert run.accuracy is not None and 0.0 <= run.accuracy <= 1.0
+    assert run.metrics["n_test"] == 6 and len(run.metrics["confusion"]) == 2
+
+    frame = loss_table(db, run.id)
+    assert len(frame) >= 4 and frame["Training Loss"].notna().sum() >= 4
+    assert frame["Validation Loss"].notna().sum() >= 1
+
+    model_dir = Path(run.model_dir)
+    assert model_dir == settings.models_dir / str(run.id)
+    card = (model_dir / "README.md").read_text(encoding="utf-8")
+    assert "| Epoch | Step | Training Loss | Validation Loss |" in card.replace("  ", " ") or "Training Loss" in card
+    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "### Training Hyperparameters" in card
+    assert "Training Results" in card and "LogisticRegression" in card
+    assert _predictions(db, run.id) == sentence_table(db, trainable.id, limit=1)[1]
+    assert not list(settings.models_dir.glob(".tmp-*"))
+
+    from setfit import SetFitModel
+
+    loaded = SetFitModel.from_pretrained(str(model_dir))
+    assert loaded.predict_proba(["He hit me."]).shape == (1, 2)
+
+    out = tmp_path / "scored.csv"
+    source = tmp_path / "in.txt"
+    source.write_text("He shoved me into the door.\nWe had lunch by the river.\n", encoding="utf-8")
+    predicted = subprocess.run(
+        [sys.executable, "-m", "core", "predict", "--project", trainable.name, "--input", str(source), "--output", str(out)],
+        cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=300,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "text,label,label_name,confidence,p_other,p_physical violence" and len(lines) == 3
+
+
+def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
+    run = request_retrain(db, trainable.id, TINY, "custom")
+    done = wait_until(lambda: (r := get_run(db, run.id)) and not r.status.is_active and r, 240, "the run to end")
+    assert done.status == RunStatus.succeeded, done.error
+    assert done.is_active and done.started_at and done.finished_at and done.progress_total >= 1
+    assert len(loss_table(db, run.id)) >= 1 and _predictions(db, run.id) > 0
+
+
+def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(settings, db, trainable):
+    first = start_worker(settings.data_dir)
+    try:
+        baseline = request_retrain(db, trainable.id, TINY, "custom")
+        wait_until(lambda: get_run(db, baseline.id).status == RunStatus.succeeded, 240, "the baseline run")
+        before = active_run(db, trainable.id)
+        save_label(db, sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"][0], 0, "ana")
+
+        doomed = request_retrain(db, trainable.id, LONG, "custom")
+        wait_until(lambda: get_run(db, doomed.id).progress_step >= 2, 240, "training to be under way")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+    wait_until(lambda: mark_lost_runs(db, Settings.from_env(env_for(settings.data_dir)).worker_lost_after_seconds),
+               30, "the run to be noticed as lost")
+    lost = get_run(db, doomed.id)
+    assert lost.status == RunStatus.failed and lost.error == WORKER_LOST
+    assert active_run(db, trainable.id).id == before.id  # the active model is unchanged
+    assert not (settings.models_dir / str(doomed.id)).exists()
+
+    second = start_worker(settings.data_dir)
+    try:
+        retry = request_retrain(db, trainable.id, TINY, "custom")
+        wait_until(lambda: not get_run(db, retry.id).status.is_active, 240, "the next run")
+        assert get_run(db, retry.id).status == RunStatus.succeeded
+        assert get_run(db, doomed.id).status == RunStatus.failed  # never silently re-run
+        assert not list(settings.models_dir.glob(".tmp-*"))  # no half-written model left
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+
+def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worker):
+    from core.runs import cancel_run
+
+    run = request_retrain(db, trainable.id, LONG, "custom")
+    wait_until(lambda: get_run(db, run.id).progress_step >= 2, 240, "training to be under way")
+    cancel_run(db, run.id)
+    import time
+
+    asked = time.monotonic()
+    wait_until(lambda: get_run(db, run.id).status == RunStatus.cancelled, 15, "the run to stop")
+    assert time.monotonic() - asked < 10
+    assert get_run(db, run.id).model_dir is None and active_run(db, trainable.id) is None
+    assert not list(settings.models_dir.glob(".tmp-*"))
+
+
+def test_labelling_while_the_worker_trains_never_sees_a_locked_database(settings, db, trainable, worker):
+    """The web process's writes and the worker's progress/loss/prediction writes interleave safely."""
+    run = request_retrain(db, trainable.id, FAST_PRESET.with_overrides({"max_steps": "30", "logging_steps": "1"}), "custom")
+    ids = list(sentence_table(db, trainable.id, limit=100)[0]["id"])
+    writes = 0
+    while get_run(db, run.id).status.is_active:
+        save_label(db, ids[writes % len(ids)], writes % 2, "looping-moderator")  # raises on "database is locked"
+        writes += 1
+    assert get_run(db, run.id).status == RunStatus.succeeded
+    assert writes > 20
