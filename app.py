@@ -28,6 +28,9 @@ pages = {
     ],
     "Model": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/predictions.py", title="Predictions", icon=":material/checklist:"),
+        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
     ],
     "Data": [
         st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:"),

@@ -1,6 +1,7 @@
 """Label or correct many sentences at once in a table, with search and paging done in SQL."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
@@ -31,7 +32,7 @@ frame, total = sentence_table(
 )
 pages = max(1, -(-total // PAGE_SIZE))
 page_number = min(page_number, pages - 1)
-frame["label"] = [options.get(int(v)) if v == v and v is not None else None for v in frame["label"]]
+frame["label"] = [None if pd.isna(v) else options.get(int(v)) for v in frame["label"]]
 
 edited = st.data_editor(
     frame,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import AppError
@@ -24,6 +23,7 @@ from core.runs import (
     run_log,
     set_active,
 )
+from ui.charts import loss_chart
 from ui.common import get_db, get_settings, require_project, show_error
 
 project = require_project()
@@ -76,19 +76,6 @@ if running is not None:
     st.caption("A run is already going; wait for it or cancel it below.")
 if not alive_workers(db, settings.worker_lost_after_seconds) and not settings.worker_autostart:
     st.warning("No worker is running. Start one with `python -m core worker`.")
-
-
-def loss_chart(frame) -> go.Figure:
-    figure = go.Figure()
-    train = frame.dropna(subset=["Training Loss"])
-    val = frame.dropna(subset=["Validation Loss"])
-    figure.add_scatter(x=train["Step"], y=train["Training Loss"], mode="lines+markers", name="Training loss")
-    if len(val):
-        figure.add_scatter(x=val["Step"], y=val["Validation Loss"], mode="markers", name="Validation loss",
-                           marker={"size": 10, "symbol": "diamond"})
-    figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="Step",
-                         yaxis_title="Loss", legend={"orientation": "h"})
-    return figure
 
 
 @st.fragment(run_every=1.0 if running is not None else None)

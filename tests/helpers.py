@@ -71,3 +71,25 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)  # polling a database row written by another process
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def fake_succeeded_run(db, project_id: int, version: int, p1_of, activate: bool = False) -> int:
+    """The rows a finished run leaves (status, metrics, one prediction per sentence), written directly,
+    for testing review queries and pages without spending a training run on each test."""
+    import json
+
+    from db.models import Prediction, Project, RunStatus, Sentence, TrainingRun
+
+    with db.write() as session:
+        run = TrainingRun(project_id=project_id, version=version, status=RunStatus.succeeded, preset="fast",
+                          params_json="{}", snapshot_json="[]", snapshot_hash="x", metrics_json='{"accuracy": 0.5}',
+                          model_dir="/nonexistent")
+        session.add(run)
+        session.flush()
+        for s in session.query(Sentence).filter(Sentence.project_id == project_id):
+            p1 = p1_of(s)
+            session.add(Prediction(run_id=run.id, sentence_id=s.id, label=int(p1 > 0.5),
+                                   confidence=max(p1, 1 - p1), probs_json=json.dumps([1 - p1, p1])))
+        if activate:
+            session.get(Project, project_id).active_run_id = run.id
+        return run.id

@@ -1,8 +1,6 @@
 """Review queries on a real SQLite file with stored predictions (the rows a finished run writes)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from core.errors import EvaluationUnavailable
@@ -20,23 +18,12 @@ from core.review import (
     prediction_rows,
     set_threshold,
 )
-from db.models import Prediction, RunStatus, Sentence, TrainingRun
-from tests.helpers import make_labelled_project
+from db.models import RunStatus, Sentence, TrainingRun
+from tests.helpers import fake_succeeded_run, make_labelled_project
 
 
 def _fake_run(db, project_id, version, p1_of):
-    """A succeeded run whose prediction for each sentence is P(label 1) = p1_of(sentence)."""
-    with db.write() as session:
-        run = TrainingRun(project_id=project_id, version=version, status=RunStatus.succeeded, preset="fast",
-                          params_json="{}", snapshot_json="[]", snapshot_hash="x", metrics_json='{"accuracy": 0.5}',
-                          model_dir="/nonexistent")
-        session.add(run)
-        session.flush()
-        for s in session.query(Sentence).filter(Sentence.project_id == project_id):
-            p1 = p1_of(s)
-            session.add(Prediction(run_id=run.id, sentence_id=s.id, label=int(p1 > 0.5),
-                                   confidence=max(p1, 1 - p1), probs_json=json.dumps([1 - p1, p1])))
-        return run.id
+    return fake_succeeded_run(db, project_id, version, p1_of)
 
 
 @pytest.fixture

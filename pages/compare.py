@@ -1,0 +1,48 @@
+"""Compare two model versions: metric deltas, both confusion matrices, and the predictions that flipped."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AppError
+from core.review import compare_runs
+from ui.charts import confusion_heatmap
+from ui.common import get_db, require_project, require_user, show_error
+from ui.review import choose_run, relabel_table
+
+project = require_project()
+require_user()
+db = get_db()
+names = [label.name for label in project.labels]
+
+left, right = st.columns(2)
+with left:
+    run_a = choose_run(project, key="cmp_a", label="Version A", default_offset=1)
+with right:
+    run_b = choose_run(project, key="cmp_b", label="Version B")
+if run_a.id == run_b.id:
+    st.info("Pick two different versions.")
+    st.stop()
+try:
+    comparison = compare_runs(db, run_a.id, run_b.id)
+except AppError as error:
+    show_error(error)
+    st.stop()
+
+deltas = pd.DataFrame(
+    [{"metric": k, "A": None, "B": None, "B − A": round(v, 4)} for k, v in comparison.deltas.items()]
+)
+deltas.loc[0, ["A", "B"]] = [round(comparison.a.metrics["accuracy"], 4), round(comparison.b.metrics["accuracy"], 4)]
+st.dataframe(deltas, hide_index=True, width="stretch", key="cmp-deltas")
+normalized = st.toggle("Row-normalized", key="cmp_norm")
+left, right = st.columns(2)
+left.plotly_chart(confusion_heatmap(comparison.a.metrics["confusion"], names, normalized, f"Version {run_a.version}"), key="cmp-a")
+right.plotly_chart(confusion_heatmap(comparison.b.metrics["confusion"], names, normalized, f"Version {run_b.version}"), key="cmp-b")
+
+st.subheader(f"{len(comparison.flipped)} sentence(s) whose prediction flipped")
+flipped = comparison.flipped.assign(
+    a=[names[int(v)] for v in comparison.flipped["predicted_a"]],
+    b=[names[int(v)] for v in comparison.flipped["predicted_b"]],
+)
+relabel_table(flipped, project, key="cmp-flipped",
+              extra_columns={"a": f"v{run_a.version} predicted", "b": f"v{run_b.version} predicted", "split": "split"})

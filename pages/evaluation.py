@@ -1,0 +1,116 @@
+"""How good is a model version, where is it wrong, and which labels need fixing — fixable in place."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AppError
+from core.review import (
+    cell_sentences,
+    evaluate_run,
+    misclassified,
+    operating_curve,
+    set_threshold,
+    threshold_for_recall,
+)
+from core.runs import format_loss_table, loss_table, model_card_text
+from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart
+from ui.common import get_db, require_project, require_user, show_error
+from ui.review import choose_run, relabel_table
+
+project = require_project()
+require_user()
+db = get_db()
+names = [label.name for label in project.labels]
+
+run = choose_run(project, key="eval_run")
+try:
+    evaluation = evaluate_run(db, run.id)
+except AppError as error:
+    show_error(error)
+    st.stop()
+metrics = evaluation.metrics
+
+cols = st.columns(len(names) + 2)
+cols[0].metric("Accuracy (current labels)", f"{metrics['accuracy']:.3f}")
+trained = evaluation.trained_metrics.get("accuracy")
+cols[1].metric("Accuracy when trained", "-" if trained is None else f"{trained:.3f}",
+               help="Against the test labels as they were when the run was queued.")
+per_label = pd.DataFrame(
+    [{"label": f"{v} · {names[v]}", **{k: round(x, 3) if isinstance(x, float) else x for k, x in m.items()}}
+     for v, m in ((int(k), m) for k, m in metrics["per_label"].items())]
+)
+st.dataframe(per_label, hide_index=True, width="stretch", key="per-label")
+st.caption(f"Test split: {metrics['n_test']} labelled sentences.")
+
+st.subheader("Confusion matrix")
+normalized = st.toggle("Row-normalized", key="eval_norm")
+left, right = st.columns([3, 2])
+left.plotly_chart(confusion_heatmap(metrics["confusion"], names, normalized), key="eval-heatmap")
+with right:
+    st.caption("Pick a cell to list its sentences:")
+    grid = pd.DataFrame(metrics["confusion"], index=[f"true: {n}" for n in names], columns=[f"pred: {n}" for n in names])
+    picked = st.dataframe(grid, key="eval-cells", on_select="rerun", selection_mode="single-cell", width="stretch")
+cells = picked.selection.get("cells", []) if picked is not None else []
+if cells:
+    row_index, column = cells[0]
+    true_label, predicted = int(row_index), names.index(re.sub(r"^pred: ", "", column))
+    st.markdown(f"**True {names[true_label]} → predicted {names[predicted]}**")
+    frame = cell_sentences(db, run.id, true_label, predicted)
+    with st.container(key="cell-list"):
+        relabel_table(frame, project, key=f"cell-{true_label}-{predicted}", extra_columns={"confidence": "confidence"})
+
+st.subheader("Misclassified test sentences")
+st.caption("Most confident mistakes first: often the *label* is what is wrong.")
+with st.container(key="misclassified"):
+    relabel_table(misclassified(db, run.id), project, key="misclassified-table",
+                  extra_columns={"predicted": "predicted", "confidence": "confidence"})
+
+if len(names) == 2:
+    st.subheader("Operating point")
+    try:
+        curve = operating_curve(db, run.id)
+    except AppError as error:
+        show_error(error)
+    else:
+        target = st.number_input(f"Target: recall of '{names[1]}' at least", 0.05, 1.0, 0.95, 0.01, key="eval_target")
+        try:
+            suggested = threshold_for_recall(curve, target)
+        except AppError as error:
+            show_error(error)
+            suggested = 0.5
+        current = run.threshold if run.threshold is not None else 0.5
+        threshold = st.slider("Threshold on P(label 1)", 0.0, 1.0, float(current), 0.01, key=f"eval_threshold-{run.id}")
+        st.plotly_chart(precision_recall_chart(curve, threshold), key="eval-pr")
+        buttons = st.container(horizontal=True)
+        if buttons.button(f"Use {suggested:.3f} (meets the target)", key="eval_use_target"):
+            set_threshold(db, run.id, suggested)
+            st.session_state.pop(f"eval_threshold-{run.id}", None)
+            st.rerun()
+        if buttons.button(f"Save threshold {threshold:.2f}", key="eval_save_threshold", type="primary"):
+            set_threshold(db, run.id, threshold)
+            st.rerun()
+        if run.threshold is not None and buttons.button("Back to argmax", key="eval_clear_threshold"):
+            set_threshold(db, run.id, None)
+            st.session_state.pop(f"eval_threshold-{run.id}", None)
+            st.rerun()
+        st.caption(f"Stored threshold: {'none (argmax)' if run.threshold is None else f'{run.threshold:.3f}'} — "
+                   "used by this version's predictions and the CLI `predict`.")
+
+st.subheader("Training Results")
+frame = loss_table(db, run.id)
+if len(frame):
+    left, right = st.columns(2)
+    left.dataframe(format_loss_table(frame), hide_index=True, width="stretch", key="eval-loss")
+    right.plotly_chart(loss_chart(frame), key="eval-loss-chart")
+with st.expander("Model card"):
+    try:
+        card = model_card_text(run)
+    except AppError as error:
+        show_error(error)
+    else:
+        body = re.sub(r"\A---\n.*?\n---\n", "", card, flags=re.S)
+        # Examples in the card are user sentences: keep images from loading anything.
+        st.markdown(body.replace("![", "!\\["))

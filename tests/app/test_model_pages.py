@@ -1,0 +1,88 @@
+"""AppTest for the Train, Predictions, Evaluation and Compare pages on the demo project."""
+from __future__ import annotations
+
+from core.demo import DEMO_PROJECT_NAME
+from core.labeling import history
+from core.projects import get_project
+from core.runs import list_runs
+from db.models import RunStatus
+from tests.helpers import fake_succeeded_run
+from ui.common import get_db
+
+
+def _project():
+    return get_project(get_db(), DEMO_PROJECT_NAME)
+
+
+def _two_runs():
+    db = get_db()
+    project = _project()
+    a = fake_succeeded_run(db, project.id, 1, lambda s: 0.3 if s.label == 1 and s.id % 3 == 0 else (0.9 if s.label == 1 else 0.2))
+    b = fake_succeeded_run(db, project.id, 2, lambda s: 0.9 if s.label == 1 else 0.2, activate=True)
+    return a, b
+
+
+def test_train_page_queues_a_run_and_refuses_a_second(make_app):
+    at = make_app("pages/train.py")
+    assert any("No model yet" in c.value for c in at.caption)
+    at.button(key="retrain").click().run()
+    assert not at.exception
+    runs = list_runs(get_db(), _project().id)
+    assert len(runs) == 1 and runs[0].status == RunStatus.queued and runs[0].preset == "fast"
+    assert at.button(key="retrain").disabled
+    assert any("already going" in c.value for c in at.caption)
+    at.button(key="cancel").click().run()
+    assert list_runs(get_db(), _project().id)[0].status == RunStatus.cancelled
+
+
+def test_train_page_seed_preset_and_advanced_validation(make_app):
+    at = make_app("pages/train.py")
+    at.radio(key="train_preset").set_value("seed").run()
+    at.number_input(key="param-seed-batch_size").set_value(0).run()
+    at.button(key="retrain").click().run()
+    assert any("batch_size must be between 1 and 256" in e.value for e in at.error)
+    assert list_runs(get_db(), _project().id) == []
+
+
+def test_predictions_page_lists_and_accepts_in_place(make_app):
+    at = make_app()
+    _two_runs()
+    at.switch_page("pages/predictions.py").run()
+    [table] = at.dataframe
+    assert len(table.value) == 50
+    assert any("Page 1 of 4" in c.value for c in at.caption)
+    at.selectbox(key="pred_agree").set_value("unlabelled").run()
+    assert any("sentences" in c.value for c in at.caption)
+    assert not at.exception
+
+
+def test_evaluation_page_shows_metrics_matrix_and_misclassified(make_app):
+    at = make_app()
+    a, b = _two_runs()
+    at.switch_page("pages/evaluation.py").run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert "Accuracy (current labels)" in labels
+    assert at.toggle(key="eval_norm") is not None
+    at.selectbox(key="eval_run").set_value(a).run()
+    assert not at.exception
+    assert any("Misclassified" in s.value for s in at.subheader)
+    assert any("Operating point" in s.value for s in at.subheader)
+
+
+def test_evaluation_threshold_is_saved_on_the_version(make_app):
+    at = make_app()
+    a, b = _two_runs()
+    at.switch_page("pages/evaluation.py").run()
+    at.button(key="eval_use_target").click().run()
+    assert not at.exception
+    run = next(r for r in list_runs(get_db(), _project().id) if r.id == b)
+    assert run.threshold is not None
+
+
+def test_compare_page_lists_flipped_predictions(make_app):
+    at = make_app()
+    a, b = _two_runs()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert any("flipped" in s.value for s in at.subheader)

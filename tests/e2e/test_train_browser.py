@@ -1,0 +1,66 @@
+"""Label a few sentences, press Retrain, watch the loss table fill, see the new version active.
+
+Real training on the real base model: the app's own autostarted worker process runs the fast preset.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import StreamlitServer, wait_for_app_idle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def server_with_worker(tmp_path):
+    started = StreamlitServer(tmp_path / "data", {"WORKER_AUTOSTART": "1", "HEARTBEAT_SECONDS": "1",
+                                                  "WORKER_LOST_AFTER_SECONDS": "30"})
+    yield started
+    started.stop()
+    import os
+    import signal
+
+    # The autostarted worker runs in its own session; end it with the server.
+    from core.config import Settings
+    from core.db import open_database
+    from db.models import Worker
+
+    db = open_database(Settings.from_env({"DATA_DIR": str(started.data_dir)}), migrate=False)
+    with db.read() as session:
+        for worker in session.query(Worker).all():
+            try:
+                os.kill(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def test_retrain_from_the_browser(server_with_worker, page, test_output):
+    server = server_with_worker
+    page.goto(f"{server.url}/?user=e2e")
+    wait_for_app_idle(page)
+    for key in ["1", "2", "1"]:
+        current = page.locator(".st-key-sentence").inner_text()
+        page.locator(".st-key-sentence").click()
+        page.keyboard.press(key)
+        expect(page.locator(".st-key-sentence")).not_to_have_text(current)
+        wait_for_app_idle(page)
+
+    page.goto(f"{server.url}/train?user=e2e")
+    wait_for_app_idle(page)
+    page.get_by_role("button", name=re.compile("Retrain")).click()
+    live = page.locator(".st-key-live-run")
+    expect(live).to_be_visible(timeout=30_000)
+    # Loss rows appear while the run is going (the fast preset logs every 5 steps).
+    expect(live.get_by_text("Training Results").or_(live.locator("[data-testid='stDataFrame']"))).to_be_visible(timeout=120_000)
+    page.screenshot(path=str(test_output / "train-page-running.png"), full_page=True)
+
+    runs = page.locator(".st-key-runs-table")
+    expect(runs).to_contain_text("succeeded", timeout=240_000)
+    expect(runs).to_contain_text("v1 ● active")
+    wait_for_app_idle(page)
+    expect(page.get_by_text(re.compile(r"Active model: version 1"))).to_be_visible()
+    expect(page.locator(".st-key-run-loss")).to_be_visible()
+    page.screenshot(path=str(test_output / "train-page-done.png"), full_page=True)
