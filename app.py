@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.demo import ensure_demo_project
+from core.labeling import label_conflicts
 from core.launcher import ensure_worker
 from core.projects import list_projects, project_stats
 from ui.common import current_project, get_db, get_settings, safe_text
@@ -25,6 +26,7 @@ pages = {
     "Label": [
         st.Page("pages/label.py", title="Label", icon=":material/keyboard:", default=True),
         st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
+        st.Page("pages/check.py", title="Check labels", icon=":material/fact_check:"),
     ],
     "Model": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -62,5 +64,8 @@ with st.sidebar:
         st.caption(f"**{stats.labelled} / {stats.total}** labelled")
         for label in project.labels:
             st.caption(f"{label.value} · {safe_text(label.name)}: **{stats.per_label.get(label.value, 0)}**")
+        conflicts = len(label_conflicts(get_db(), project.id))
+        if conflicts:
+            st.caption(f"Moderators disagree on **{conflicts}** sentence(s): see **Check labels**.")
 
 navigation.run()

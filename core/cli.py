@@ -222,7 +222,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
         worker.register()
         try:
             if worker.claim_next(run.id) is not None:
-                worker.execute(run.id)
+                worker.execute_any(run.id)
         finally:
             worker.stop()
     while get_run(db, run.id).status.is_active:
@@ -285,3 +285,68 @@ def _training_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 _EXTENSIONS.append(_training_parsers)
+
+
+# -- the smarter loop (active learning) ----------------------------------------------------------
+
+@command("next")
+def cmd_next(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.labeling import QueueFilter, next_sentence
+    from core.projects import get_project
+    from core.suggestions import suggestion_for
+
+    project = get_project(db, args.project)
+    order = "useful" if args.strategy == "useful" else "shuffled"
+    served, rows = [], []
+    for _ in range(args.n):
+        view = next_sentence(db, project.id, order=order, queue_filter=QueueFilter(), exclude_ids=served)
+        if view is None:
+            break
+        served.append(view.id)
+        suggestion = suggestion_for(db, view.id) if args.strategy == "useful" else None
+        reason = (suggestion.reason if suggestion and suggestion.reason else
+                  "not ranked yet (no model or suggestions so far)") if args.strategy == "useful" else "random"
+        rows.append({"sentence_id": view.id, "text": view.text, "reason": reason,
+                     "suggested": project.label_name(suggestion.label) if suggestion else None})
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['sentence_id']:>7}  {r['reason']:<55}  {r['text']}")
+    return 0
+
+
+@command("suspects")
+def cmd_suspects(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.projects import get_project
+    from core.suggestions import check_queue
+
+    project = get_project(db, args.project)
+    rows = [
+        {"sentence_id": i.sentence_id, "text": i.text, "label": project.label_name(i.current_label),
+         "suggested": project.label_name(i.suggested_label), "score": round(i.score, 4), "reason": i.reason}
+        for i in check_queue(db, project.id)
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['score']:.3f}  {r['label']:>15} -> {r['suggested'] or '?':<15}  {r['text']}")
+        if not rows:
+            print("no suspected label errors (they are computed after each training run)")
+    return 0
+
+
+def _active_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("next", help="the sentences the labelling queue would serve next, with the reason for each")
+    p.add_argument("--project", required=True)
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--strategy", choices=["useful", "random"], default="useful")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("suspects", help="labelled sentences ranked by how likely their label is wrong")
+    p.add_argument("--project", required=True)
+    p.add_argument("--json", action="store_true")
+
+
+_EXTENSIONS.append(_active_parsers)

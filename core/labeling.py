@@ -10,9 +10,9 @@ from sqlalchemy import and_, func, select
 
 from core.errors import InvalidInput, NotFound
 from db.engine import Database
-from db.models import Annotation, Label, Sentence, Split, utcnow
+from db.models import Annotation, Label, Sentence, Split, Suggestion, utcnow
 
-QUEUE_ORDERS = ("document", "shuffled")
+QUEUE_ORDERS = ("document", "shuffled", "useful")
 
 
 @dataclass(frozen=True)
@@ -206,8 +206,12 @@ def next_sentence(
         stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
     if order == "document":
         stmt = stmt.order_by(Sentence.doc_id, Sentence.position, Sentence.id)
-    else:
+    elif order == "shuffled":
         stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)
+    else:
+        # Precomputed by the worker (core/suggestions.py); sentences it has not ranked yet come last.
+        stmt = stmt.outerjoin(Suggestion, Suggestion.sentence_id == Sentence.id).order_by(
+            Suggestion.rank.is_(None), Suggestion.rank, Sentence.shuffle_key, Sentence.id)
     with db.read() as session:
         sentence_id = session.scalar(stmt.limit(1))
     return None if sentence_id is None else get_sentence(db, sentence_id)
@@ -288,7 +292,8 @@ def sentence_table(
 
 
 def label_conflicts(db: Database, project_id: int) -> list[int]:
-    """Sentences whose annotators' latest labels disagree (two moderators, two answers)."""
+    """Sentences whose annotators' latest labels disagree (two moderators, two answers), until a
+    moderator settles it from the check queue."""
     latest = (
         select(Annotation.sentence_id, Annotation.annotator, func.max(Annotation.id).label("last_id"))
         .join(Sentence, Sentence.id == Annotation.sentence_id)
@@ -296,10 +301,18 @@ def label_conflicts(db: Database, project_id: int) -> list[int]:
         .group_by(Annotation.sentence_id, Annotation.annotator)
         .subquery()
     )
+    newest = (
+        select(Annotation.sentence_id, func.max(Annotation.id).label("newest_id"))
+        .group_by(Annotation.sentence_id)
+        .subquery()
+    )
+    checked = select(newest.c.sentence_id).join(Annotation, Annotation.id == newest.c.newest_id).where(
+        Annotation.source == "check"
+    )
     stmt = (
         select(latest.c.sentence_id)
         .join(Annotation, Annotation.id == latest.c.last_id)
-        .where(Annotation.label.is_not(None))
+        .where(Annotation.label.is_not(None), latest.c.sentence_id.not_in(checked))
         .group_by(latest.c.sentence_id)
         .having(func.count(func.distinct(Annotation.label)) > 1)
     )

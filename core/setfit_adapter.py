@@ -145,6 +145,10 @@ class SetFitClassifier:
         probs = self.model.predict_proba(list(texts), batch_size=batch_size, as_numpy=True)
         return np.asarray(probs, dtype=float)
 
+    def predict_proba_from_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """The head alone, on embeddings this model's body produced (cached ones included)."""
+        return np.asarray(self.model.model_head.predict_proba(embeddings), dtype=float)
+
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return np.asarray(self.model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
 

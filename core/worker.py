@@ -15,6 +15,8 @@ import traceback
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from sqlalchemy import select, update
 
 from core.classifier import LoggedLoss, RunCancelled, TrainingHooks
@@ -24,6 +26,16 @@ from core.evaluation import compute_metrics
 from core.model_store import publish, remove_temp_dirs, temp_dir_for
 from core.params import TrainingParams
 from core.runs import mark_lost_runs
+from core.suggestions import (
+    LEARNING_CURVE_FRACTIONS,
+    cached_embeddings,
+    model_key_for,
+    project_sentences,
+    refresh_due,
+    refresh_suggestions,
+    store_suggestions,
+    store_suspects,
+)
 from db.engine import Database
 from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
 
@@ -41,6 +53,8 @@ class TrainingWorker:
         self.current_run_id: int | None = None
         self._stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
+        self._encoder_key: str | None = None
+        self._encoder_model = None
 
     # -- liveness -------------------------------------------------------------------------------
     def register(self) -> None:
@@ -111,6 +125,7 @@ class TrainingWorker:
             while not self._stop.is_set():
                 run_id = self.claim_next()
                 if run_id is None:
+                    self.refresh_suggestions_if_due()
                     if exit_when_idle:
                         break
                     if time.monotonic() - last_recover > self.settings.heartbeat_seconds:
@@ -118,7 +133,7 @@ class TrainingWorker:
                         last_recover = time.monotonic()
                     self._stop.wait(poll_seconds)
                     continue
-                self.execute(run_id)
+                self.execute_any(run_id)
                 done += 1
                 if max_runs is not None and done >= max_runs:
                     break
@@ -126,7 +141,95 @@ class TrainingWorker:
             self.stop()
         return done
 
+    # -- live suggestions between runs -----------------------------------------------------------
+    def _encoder(self, model_key: str):
+        """The body that produced `model_key` embeddings, kept loaded between refreshes."""
+        if self._encoder_key != model_key:
+            from core import setfit_adapter
+            from core.model_store import verified_model_dir
+
+            setfit_adapter.set_threads(self.settings.torch_threads)
+            if model_key == "base":
+                model = setfit_adapter.SetFitClassifier.from_base(self.settings.base_model, ["0", "1"], self.settings.base_model_name)
+            else:
+                with self.db.read() as session:
+                    run = session.get(TrainingRun, int(model_key.removeprefix("run-")))
+                    model_dir, sha = run.model_dir, run.head_sha256
+                model = setfit_adapter.SetFitClassifier.load(verified_model_dir(model_dir, sha))
+            self._encoder_key, self._encoder_model = model_key, model
+        return self._encoder_model.embed
+
+    def refresh_suggestions_if_due(self) -> None:
+        with self.db.read() as session:
+            project_ids = list(session.scalars(select(Project.id)))
+        for project_id in project_ids:
+            key = refresh_due(self.db, project_id)
+            if key is None:
+                continue
+            try:
+                seconds = refresh_suggestions(self.db, project_id, key, self._encoder(key))
+                log.info("project %s: suggestions refreshed with %s in %.2f s", project_id, key, seconds)
+            except AppError as error:  # e.g. a model file gone missing: suggestions wait, training goes on
+                log.warning("project %s: suggestions not refreshed: %s", project_id, error)
+
     # -- one run --------------------------------------------------------------------------------
+    def execute_any(self, run_id: int) -> RunStatus:
+        with self.db.read() as session:
+            kind = session.scalar(select(TrainingRun.kind).where(TrainingRun.id == run_id))
+        return self.execute_learning_curve(run_id) if kind == "learning_curve" else self.execute(run_id)
+
+    def execute_learning_curve(self, run_id: int) -> RunStatus:
+        """Train the fast preset on growing shares of the labelled train split; test accuracy for each."""
+        import random
+
+        self.current_run_id = run_id
+        try:
+            with self.db.read() as session:
+                run = session.get(TrainingRun, run_id)
+                project = session.get(Project, run.project_id)
+                label_values = [label.value for label in project.labels]
+                label_names = [label.name for label in project.labels]
+                snapshot = json.loads(run.snapshot_json)
+                texts = dict(session.execute(
+                    select(Sentence.id, Sentence.text).where(Sentence.id.in_([r[0] for r in snapshot]))).all())
+                params = TrainingParams.from_json(run.params_json)
+            train = [(texts[s], l) for s, l, split in snapshot if split == "train" and s in texts]
+            test = [(texts[s], l) for s, l, split in snapshot if split == "test" and s in texts]
+            if not test:
+                raise AppError("A learning curve needs labelled test sentences to measure accuracy on.")
+            random.Random(params.seed).shuffle(train)
+            from core import setfit_adapter
+
+            setfit_adapter.set_threads(self.settings.torch_threads)
+            points = []
+            self._update_run(run_id, progress_step=0, progress_total=len(LEARNING_CURVE_FRACTIONS))
+            for step, fraction in enumerate(LEARNING_CURVE_FRACTIONS, start=1):
+                subset = train[: max(2, int(round(len(train) * fraction)))]
+                if len({l for _, l in subset}) < 2:
+                    continue
+                self._update_run(run_id, phase=f"training on {len(subset)} labels ({fraction:.0%})")
+                classifier = setfit_adapter.SetFitClassifier.from_base(
+                    self.settings.base_model, label_names, self.settings.base_model_name, params.max_length)
+                classifier.fit([t for t, _ in subset], [l for _, l in subset], [], [],
+                               TrainingHooks(should_cancel=lambda: self._cancel_requested(run_id)), params)
+                probs = classifier.predict_proba([t for t, _ in test])
+                accuracy = float(np.mean([label_values[int(p.argmax())] == l for p, (_, l) in zip(probs, test)]))
+                points.append({"fraction": fraction, "n_labels": len(subset), "accuracy": accuracy})
+                self._update_run(run_id, progress_step=step, metrics_json=json.dumps({"points": points}))
+            self._update_run(run_id, status=RunStatus.succeeded, finished_at=utcnow(), phase="",
+                             activation_note="learning curve (no model version is kept)")
+            return RunStatus.succeeded
+        except RunCancelled:
+            self._update_run(run_id, status=RunStatus.cancelled, finished_at=utcnow(), phase="", error="cancelled by a moderator")
+            return RunStatus.cancelled
+        except Exception as error:  # the job records every failure; the worker keeps serving
+            log.exception("learning curve %s failed", run_id)
+            self._update_run(run_id, status=RunStatus.failed, finished_at=utcnow(), phase="",
+                             error=_plain_error(error), log=traceback.format_exc())
+            return RunStatus.failed
+        finally:
+            self.current_run_id = None
+
     def _update_run(self, run_id: int, **values) -> None:
         with self.db.write() as session:
             session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
@@ -200,8 +303,17 @@ class TrainingWorker:
             temp_dir = None
 
             hooks.on_phase("scoring every sentence")
-            self._store_predictions(run_id, project_id, classifier, label_values)
-            self._finish(run_id, project_id, metrics, str(model_dir), head_sha)
+            data = project_sentences(self.db, project_id)
+            embeddings = cached_embeddings(self.db, model_key_for(run_id), data.hashes, data.texts, classifier.embed)
+            probs = classifier.predict_proba_from_embeddings(embeddings)
+            self._store_predictions(run_id, data.ids, probs, label_values)
+            hooks.on_phase("looking for suspicious labels")
+            store_suspects(self.db, project_id, run_id, data.ids, embeddings, data.labels, len(label_values))
+            activated = self._finish(run_id, project_id, metrics, str(model_dir), head_sha)
+            if activated:
+                # The new version's own probabilities are the freshest suggestions there are.
+                store_suggestions(self.db, project_id, data.ids, probs, embeddings, data.labels, label_names,
+                                  model_key_for(run_id), 0.0)
             return RunStatus.succeeded
         except RunCancelled:
             self._update_run(run_id, status=RunStatus.cancelled, finished_at=utcnow(), phase="",
@@ -217,30 +329,20 @@ class TrainingWorker:
                 remove_temp_dirs(self.settings.models_dir, [run_id])
             self.current_run_id = None
 
-    def _store_predictions(self, run_id: int, project_id: int, classifier, label_values: list[int]) -> None:
-        last_id = 0
-        while True:
-            with self.db.read() as session:
-                batch = session.execute(
-                    select(Sentence.id, Sentence.text)
-                    .where(Sentence.project_id == project_id, Sentence.id > last_id)
-                    .order_by(Sentence.id).limit(PREDICT_BATCH)
-                ).all()
-            if not batch:
-                return
+    def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: list[int]) -> None:
+        for start in range(0, len(ids), PREDICT_BATCH):
             if self._cancel_requested(run_id):
                 raise RunCancelled()
-            probs = classifier.predict_proba([text for _, text in batch])
             rows = [
                 {"run_id": run_id, "sentence_id": sid, "label": label_values[int(p.argmax())],
                  "confidence": float(p.max()), "probs_json": json.dumps([round(float(x), 5) for x in p])}
-                for (sid, _), p in zip(batch, probs)
+                for sid, p in zip(ids[start:start + PREDICT_BATCH], probs[start:start + PREDICT_BATCH])
             ]
             with self.db.write() as session:
                 session.execute(Prediction.__table__.insert(), rows)
-            last_id = batch[-1][0]
 
-    def _finish(self, run_id: int, project_id: int, metrics: dict, model_dir: str, head_sha: str) -> None:
+    def _finish(self, run_id: int, project_id: int, metrics: dict, model_dir: str, head_sha: str) -> bool:
+        """Mark the run succeeded and decide whether it becomes the active model; True if it did."""
         with self.db.write() as session:
             run = session.get(TrainingRun, run_id)
             project = session.get(Project, project_id)
@@ -261,6 +363,7 @@ class TrainingWorker:
             else:
                 run.activation_note = (f"not activated: test accuracy {new_acc:.3f} is below the active "
                                        f"version {current.version}'s {old_acc:.3f}; promote it by hand if you prefer it")
+            return project.active_run_id == run_id
 
 
 def _plain_error(error: Exception) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -191,3 +192,55 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     current_run_id: Mapped[int | None] = mapped_column(Integer)
     stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Embedding(Base):
+    """Cached sentence embeddings by (model key, text hash): nothing is encoded twice."""
+
+    __tablename__ = "embeddings"
+
+    model_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # "base" or "run-<id>"
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalized
+
+
+class Suggestion(Base):
+    """The latest model's (or head refit's) view of a sentence, for live suggestions and the useful queue."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (Index("ix_suggestions_rank", "project_id", "rank"),)
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[int] = mapped_column(Integer)
+    probs_json: Mapped[str] = mapped_column(Text)
+    rank: Mapped[int | None] = mapped_column(Integer)  # position in "Most useful first"; NULL once labelled
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SuggestionState(Base):
+    """When suggestions were last refreshed, and from how many labels, per project."""
+
+    __tablename__ = "suggestion_state"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(40))
+    labelled_count: Mapped[int] = mapped_column(Integer)
+    annotation_id: Mapped[int] = mapped_column(Integer, default=0)  # the newest annotation it has seen
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Suspect(Base):
+    """A labelled sentence whose label looks wrong (out-of-fold confident learning) after a run."""
+
+    __tablename__ = "suspects"
+    __table_args__ = (Index("ix_suspects_score", "project_id", "score"),)
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    given_label: Mapped[int] = mapped_column(Integer)
+    suggested_label: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)  # higher = more likely wrong
+    probs_json: Mapped[str] = mapped_column(Text)

@@ -6,6 +6,7 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
+from core.suggestions import suggestion_for
 from ui.common import get_db, require_project, require_user, safe_text, show_error
 
 project = require_project()
@@ -37,8 +38,10 @@ def _show_title(option: str) -> str:
 
 
 show = col_show.selectbox("Show", show_options, key="label_show", format_func=_show_title)
-order = col_order.selectbox("Order", QUEUE_ORDERS, key="label_order",
-                            format_func=lambda o: {"document": "Document order", "shuffled": "Shuffled"}[o])
+ORDER_TITLES = {"document": "Document order", "shuffled": "Shuffled", "useful": "Most useful first"}
+order = col_order.selectbox("Order", QUEUE_ORDERS, key="label_order", format_func=ORDER_TITLES.get,
+                            help="Most useful first: the sentences the current model is least sure about, "
+                                 "kept diverse, with a random share; updated after every few labels.")
 search = col_search.text_input("Search text", key="label_search", placeholder="filter by words")
 
 if show == "unlabelled":
@@ -133,10 +136,20 @@ def workbench() -> None:
         current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
         st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
 
+    suggestion = suggestion_for(db, view.id)
+    if suggestion is not None:
+        probs = " · ".join(f"{names[i]} {p:.2f}" for i, p in enumerate(suggestion.probs) if i in names)
+        why = f" · why this one: {suggestion.reason}" if order == "useful" and suggestion.reason else ""
+        st.caption("Suggestion: " + safe_text(f"{names.get(suggestion.label, '')} ({probs}){why}"))
+    # The current label, or else the model's suggestion, is pre-selected (highlighted).
+    highlighted = view.label if view.label is not None else (suggestion.label if suggestion else None)
     with st.container(horizontal=True, key="label-buttons"):
         for value, name in names.items():
             st.button(f"{name}", key=f"label-{value}", shortcut=str(value + 1), on_click=_on_label,
-                      args=(value,), type="primary" if view.label == value else "secondary")
+                      args=(value,), type="primary" if highlighted == value else "secondary")
+        if suggestion is not None and view.label is None:
+            st.button("Accept suggestion", key="accept-suggestion", shortcut="A", on_click=_on_label,
+                      args=(suggestion.label,), icon=":material/done:")
         st.button("Skip", key="skip", shortcut="S", on_click=_on_skip, icon=":material/skip_next:")
         st.button("Undo", key="undo", shortcut="U", on_click=_on_undo, icon=":material/undo:")
         st.button("Not sure ✓" if st.session_state["unsure"] else "Not sure", key="unsure-toggle",

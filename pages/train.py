@@ -23,7 +23,8 @@ from core.runs import (
     run_log,
     set_active,
 )
-from ui.charts import loss_chart
+from core.suggestions import learning_curve_points
+from ui.charts import learning_curve_chart, loss_chart
 from ui.common import get_db, get_settings, require_project, show_error
 
 project = require_project()
@@ -114,7 +115,7 @@ else:
         {
             "version": f"v{r.version}" + (" ● active" if r.is_active else ""),
             "status": r.status.value,
-            "preset": r.preset,
+            "preset": r.preset if r.kind == "train" else "learning curve",
             "created": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             "train / test": f"{r.n_train} / {r.n_test}",
             "accuracy": None if r.accuracy is None else round(r.accuracy, 4),
@@ -138,7 +139,7 @@ else:
         with left.container(key="run-loss"):
             st.dataframe(format_loss_table(frame), hide_index=True, width="stretch")
         right.plotly_chart(loss_chart(frame), key="run-chart")
-    if run.status.value == "succeeded":
+    if run.status.value == "succeeded" and run.kind == "train":
         buttons = st.container(horizontal=True)
         if not run.is_active:
             is_newer = active is None or run.version > active.version
@@ -162,3 +163,20 @@ else:
             st.rerun()
     if st.session_state.get("show_log") == run.id:
         st.code(run_log(db, run.id) or "(no log)", language="text")
+
+st.subheader("Is labelling still paying off?")
+st.caption("A learning curve trains the fast preset on 25, 50, 75 and 100% of the labelled train split in "
+           "the background and plots test accuracy against the number of labels. A curve still rising at "
+           "100% means more labels will help.")
+if st.button("Compute learning curve", key="learning-curve", disabled=running is not None, icon=":material/show_chart:"):
+    try:
+        request_retrain(db, project.id, PRESETS["fast"], "fast", requested_by=st.session_state.get("user", ""),
+                        kind="learning_curve")
+        ensure_worker(settings, db)
+    except AppError as error:
+        show_error(error)
+    else:
+        st.rerun()
+points = learning_curve_points(db, project.id)
+if points:
+    st.plotly_chart(learning_curve_chart(points), key="learning-curve-chart")

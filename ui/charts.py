@@ -49,3 +49,13 @@ def precision_recall_chart(curve: pd.DataFrame, threshold: float | None) -> go.F
     figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="threshold on P(label 1)",
                          yaxis_range=[0, 1.05], legend={"orientation": "h", "y": -0.3})
     return figure
+
+
+def learning_curve_chart(points: list[dict]) -> go.Figure:
+    figure = go.Figure(go.Scatter(
+        x=[p["n_labels"] for p in points], y=[p["accuracy"] for p in points], mode="lines+markers",
+        text=[f"{p['fraction']:.0%}" for p in points], hovertemplate="%{x} labels (%{text}): %{y:.3f}<extra></extra>",
+    ))
+    figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="labelled training sentences",
+                         yaxis_title="test accuracy")
+    return figure

@@ -48,7 +48,7 @@ def choose_run(project: ProjectInfo, key: str, label: str = "Model version", def
     """A selectbox over the project's succeeded runs; defaults to the active one. Stops the page if none."""
     from core.runs import list_runs
 
-    runs = [r for r in list_runs(get_db(), project.id) if r.status.value == "succeeded"]
+    runs = [r for r in list_runs(get_db(), project.id) if r.status.value == "succeeded" and r.kind == "train"]
     if not runs:
         st.info("No trained model yet. Label some sentences, then press **Retrain** on the Train page.")
         st.stop()

@@ -65,6 +65,28 @@ class StreamlitServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        stop_workers(self.data_dir)
+
+
+def stop_workers(data_dir: Path) -> None:
+    """An autostarted worker runs in its own session, so it outlives the server: end it too."""
+    import signal
+
+    from core.config import Settings
+    from core.db import open_database
+    from db.models import Worker
+
+    if not (data_dir / "app.db").exists():
+        return
+    db = open_database(Settings.from_env({"DATA_DIR": str(data_dir)}), migrate=False)
+    with db.read() as session:
+        pids = [w.pid for w in session.query(Worker).filter(Worker.stopped.is_(False))]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    db.dispose()
 
 
 def wait_for_app_idle(page, timeout: float = 30_000) -> None:

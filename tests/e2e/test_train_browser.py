@@ -20,21 +20,6 @@ def server_with_worker(tmp_path):
                                                   "WORKER_LOST_AFTER_SECONDS": "30"})
     yield started
     started.stop()
-    import os
-    import signal
-
-    # The autostarted worker runs in its own session; end it with the server.
-    from core.config import Settings
-    from core.db import open_database
-    from db.models import Worker
-
-    db = open_database(Settings.from_env({"DATA_DIR": str(started.data_dir)}), migrate=False)
-    with db.read() as session:
-        for worker in session.query(Worker).all():
-            try:
-                os.kill(worker.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 def test_retrain_from_the_browser(server_with_worker, page, test_output):

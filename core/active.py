@@ -1,0 +1,140 @@
+"""Which sentence to label next, and which labels look wrong: small interchangeable pure functions.
+
+Inputs are plain arrays (probabilities, L2-normalized embeddings); nothing here touches a model or the
+database, so the ranking is tested on constructed numbers and reused by the worker and benchmarks.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Pick:
+    sentence_id: int
+    reason: str
+
+
+def margins(probs: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 probability: 0 = the model cannot decide, 1 = certain."""
+    if probs.shape[1] < 2:
+        raise InvalidInput("Uncertainty needs at least two labels.")
+    top = np.sort(probs, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def _unsure_reason(p: np.ndarray, names: Sequence[str]) -> str:
+    order = np.argsort(-p)
+    a, b = order[0], order[1]
+    return f"model unsure: {names[a]} {p[a]:.2f} vs {names[b]} {p[b]:.2f}"
+
+
+def rank_useful(
+    ids: Sequence[int],
+    probs: np.ndarray,
+    embeddings: np.ndarray | None,
+    names: Sequence[str],
+    *,
+    random_share: float = 0.1,
+    similarity_cutoff: float = 0.9,
+    window: int = 10,
+    seed: int = 0,
+) -> list[Pick]:
+    """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
+    of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
+    sample stays honest. Returns every id exactly once."""
+    n = len(ids)
+    if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
+        raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
+    if not 0.0 <= random_share < 1.0:
+        raise InvalidInput("random_share must be at least 0 and below 1.")
+    if n == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    by_margin = list(np.argsort(margins(probs), kind="stable"))
+    random_order = list(rng.permutation(n))
+    every = int(round(1 / random_share)) if random_share > 0 else 0
+    taken = np.zeros(n, dtype=bool)
+    picks: list[Pick] = []
+    recent: list[int] = []
+    deferred: list[int] = []
+    cursor = 0
+
+    def take(i: int, reason: str) -> None:
+        taken[i] = True
+        picks.append(Pick(int(ids[i]), reason))
+        recent.append(i)
+        del recent[:-window]
+
+    while len(picks) < n:
+        if every and (len(picks) + 1) % every == 0:
+            while taken[random_order[-1]]:
+                random_order.pop()
+            take(random_order.pop(), "random (keeps the sample honest)")
+            continue
+        # Next uncertain sentence that is not a near-duplicate of a recent pick.
+        chosen = None
+        while cursor < len(by_margin):
+            i = by_margin[cursor]
+            cursor += 1
+            if taken[i]:
+                continue
+            if embeddings is not None and recent and float(np.max(embeddings[recent] @ embeddings[i])) > similarity_cutoff:
+                deferred.append(i)
+                continue
+            chosen = i
+            break
+        if chosen is None:
+            # Only near-duplicates remain: serve them in margin order, without the diversity rule.
+            deferred = [i for i in deferred if not taken[i]]
+            if not deferred:
+                break
+            chosen = deferred.pop(0)
+        take(chosen, _unsure_reason(probs[chosen], names))
+    return picks
+
+
+def out_of_fold_probs(embeddings: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each labelled sentence's probabilities from a logistic head that never saw it (k-fold)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels, minlength=n_classes)
+    k = int(min(folds, counts[counts > 0].min())) if (counts > 0).sum() >= 2 else 0
+    if k < 2:
+        raise InvalidInput("Out-of-fold checks need at least two examples of at least two labels.")
+    oof = np.zeros((len(labels), n_classes))
+    for train, held in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(embeddings, labels):
+        head = LogisticRegression(max_iter=1000)
+        head.fit(embeddings[train], labels[train])
+        oof[np.ix_(held, head.classes_)] = head.predict_proba(embeddings[held])
+    return oof
+
+
+@dataclass(frozen=True)
+class SuspectLabel:
+    index: int
+    given: int
+    suggested: int
+    score: float
+
+
+def suspect_labels(oof: np.ndarray, given: np.ndarray) -> list[SuspectLabel]:
+    """Confident learning, the simple rule: a label looks wrong when the out-of-fold probability of
+    another class reaches that class's own threshold (the mean probability the class gets on the
+    examples labelled with it) and beats the given label. Ranked by 1 - p(given label)."""
+    n_classes = oof.shape[1]
+    thresholds = np.array([
+        oof[given == c, c].mean() if np.any(given == c) else 1.0 for c in range(n_classes)
+    ])
+    suspects = []
+    for i, (p, y) in enumerate(zip(oof, given)):
+        confident = [c for c in range(n_classes) if c != y and p[c] >= thresholds[c] and p[c] > p[y]]
+        if confident:
+            best = max(confident, key=lambda c: p[c])
+            suspects.append(SuspectLabel(i, int(y), int(best), float(1.0 - p[y])))
+    return sorted(suspects, key=lambda s: -s.score)

@@ -1,0 +1,258 @@
+"""Live suggestions, the "Most useful first" queue, suspected label errors and the check queue.
+
+The worker computes (core/worker.py calls `refresh_suggestions` and `store_suspects`); pages only read
+precomputed rows, so serving the useful queue costs the same as the plain one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+
+from core.active import out_of_fold_probs, rank_useful, suspect_labels
+from core.errors import InvalidInput
+from core.labeling import label_conflicts, save_label
+from db.engine import Database
+from db.models import (
+    Annotation,
+    Embedding,
+    Project,
+    Sentence,
+    Suggestion,
+    SuggestionState,
+    Suspect,
+    TrainingRun,
+    utcnow,
+)
+
+REFRESH_EVERY = 4  # new labels between head refits: often enough to feel live, cheap enough to ignore
+EMBED_BATCH = 256
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+def model_key_for(run_id: int | None) -> str:
+    return "base" if run_id is None else f"run-{run_id}"
+
+
+# -- embeddings cache ------------------------------------------------------------------------------
+
+def cached_embeddings(db: Database, model_key: str, hashes: Sequence[str], texts: Sequence[str], encode: Encoder) -> np.ndarray:
+    """Embeddings for the texts, encoding only those not cached under (model key, text hash)."""
+    found: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(hashes))
+    with db.read() as session:
+        for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+            chunk = unique[start:start + 900]
+            for h, blob in session.execute(
+                select(Embedding.text_hash, Embedding.vector).where(Embedding.model_key == model_key, Embedding.text_hash.in_(chunk))
+            ):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+    missing = [(h, t) for h, t in dict(zip(hashes, texts)).items() if h not in found]
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = missing[start:start + EMBED_BATCH]
+        vectors = np.asarray(encode([t for _, t in batch]), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        with db.write() as session:
+            session.execute(insert(Embedding).prefix_with("OR REPLACE"), [
+                {"model_key": model_key, "text_hash": h, "vector": v.tobytes()} for (h, _), v in zip(batch, vectors)
+            ])
+        for (h, _), v in zip(batch, vectors):
+            found[h] = v
+    return np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, 0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ProjectSentences:
+    ids: list[int]
+    hashes: list[str]
+    texts: list[str]
+    labels: list[int | None]
+    names: list[str]
+
+
+def project_sentences(db: Database, project_id: int) -> ProjectSentences:
+    with db.read() as session:
+        rows = session.execute(
+            select(Sentence.id, Sentence.text_hash, Sentence.text, Sentence.label)
+            .where(Sentence.project_id == project_id).order_by(Sentence.id)
+        ).all()
+        names = [label.name for label in session.get(Project, project_id).labels]
+    return ProjectSentences([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], names)
+
+
+# -- suggestions and the useful queue --------------------------------------------------------------
+
+def store_suggestions(db: Database, project_id: int, ids: Sequence[int], probs: np.ndarray, embeddings: np.ndarray | None,
+                      labels: Sequence[int | None], names: Sequence[str], model_key: str, seconds: float) -> None:
+    """Replace the project's suggestions and re-rank the unlabelled sentences."""
+    unlabelled = [i for i, label in enumerate(labels) if label is None]
+    ranked = rank_useful([ids[i] for i in unlabelled], probs[unlabelled],
+                         None if embeddings is None else embeddings[unlabelled], names, seed=project_id)
+    rank_of = {pick.sentence_id: (r, pick.reason) for r, pick in enumerate(ranked)}
+    rows = [
+        {"project_id": project_id, "sentence_id": sid, "label": int(p.argmax()),
+         "probs_json": json.dumps([round(float(x), 4) for x in p]),
+         "rank": rank_of.get(sid, (None, ""))[0], "reason": rank_of.get(sid, (None, ""))[1]}
+        for sid, p in zip(ids, probs)
+    ]
+    with db.write() as session:
+        session.execute(delete(Suggestion).where(Suggestion.project_id == project_id))
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(Suggestion), rows[start:start + 5000])
+        labelled = sum(1 for label in labels if label is not None)
+        newest = session.scalar(select(func.max(Annotation.id)).join(Sentence).where(Sentence.project_id == project_id)) or 0
+        state = session.get(SuggestionState, project_id)
+        if state is None:
+            session.add(SuggestionState(project_id=project_id, model_key=model_key, labelled_count=labelled,
+                                        annotation_id=newest, seconds=seconds))
+        else:
+            state.model_key, state.labelled_count, state.annotation_id = model_key, labelled, newest
+            state.refreshed_at, state.seconds = utcnow(), seconds
+
+
+def refresh_due(db: Database, project_id: int) -> str | None:
+    """The model key to refresh suggestions with, or None when they are fresh enough."""
+    with db.read() as session:
+        project = session.get(Project, project_id)
+        key = model_key_for(project.active_run_id)
+        state = session.get(SuggestionState, project_id)
+        labelled = session.scalar(select(func.count()).where(Sentence.project_id == project_id, Sentence.label.is_not(None))) or 0
+        in_use = session.scalar(select(func.count(func.distinct(Sentence.label))).where(
+            Sentence.project_id == project_id, Sentence.label.is_not(None))) or 0
+        newest = session.scalar(select(func.max(Annotation.id)).join(Sentence).where(Sentence.project_id == project_id)) or 0
+    if in_use < 2:
+        return None
+    if state is None or state.model_key != key:
+        return key
+    new_acts = 0
+    if newest > state.annotation_id:
+        with db.read() as session:
+            new_acts = session.scalar(select(func.count()).select_from(Annotation).join(Sentence).where(
+                Sentence.project_id == project_id, Annotation.id > state.annotation_id)) or 0
+    return key if new_acts >= REFRESH_EVERY or abs(labelled - state.labelled_count) >= REFRESH_EVERY else None
+
+
+def refresh_suggestions(db: Database, project_id: int, model_key: str, encode: Encoder) -> float:
+    """Refit only a logistic head on cached embeddings of the labelled sentences (about a second) and
+    store its suggestions; the versioned model stays the SetFit run's. Returns the seconds it took."""
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    data = project_sentences(db, project_id)
+    emb = cached_embeddings(db, model_key, data.hashes, data.texts, encode)
+    labelled = [i for i, label in enumerate(data.labels) if label is not None]
+    y = np.array([data.labels[i] for i in labelled])
+    head = LogisticRegression(max_iter=1000)
+    head.fit(emb[labelled], y)
+    probs = np.zeros((len(data.ids), len(data.names)))
+    probs[:, head.classes_] = head.predict_proba(emb)
+    seconds = time.perf_counter() - started
+    store_suggestions(db, project_id, data.ids, probs, emb, data.labels, data.names, model_key, seconds)
+    return seconds
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    label: int
+    probs: list[float]
+    reason: str
+
+
+def suggestion_for(db: Database, sentence_id: int) -> SuggestionView | None:
+    with db.read() as session:
+        row = session.execute(
+            select(Suggestion.label, Suggestion.probs_json, Suggestion.reason).where(Suggestion.sentence_id == sentence_id)
+        ).first()
+    return None if row is None else SuggestionView(row[0], json.loads(row[1]), row[2])
+
+
+def suggestion_status(db: Database, project_id: int) -> SuggestionState | None:
+    with db.read() as session:
+        state = session.get(SuggestionState, project_id)
+        if state is not None:
+            session.expunge(state)
+        return state
+
+
+# -- suspected label errors and the check queue ------------------------------------------------------
+
+def store_suspects(db: Database, project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
+                   labels: Sequence[int | None], n_classes: int) -> int:
+    """Out-of-fold probabilities on the fine-tuned body's embeddings, ranked by confident learning."""
+    labelled = [i for i, label in enumerate(labels) if label is not None]
+    y = np.array([labels[i] for i in labelled])
+    try:
+        oof = out_of_fold_probs(embeddings[labelled], y, n_classes)
+    except InvalidInput:
+        return 0
+    found = suspect_labels(oof, y)
+    with db.write() as session:
+        session.execute(delete(Suspect).where(Suspect.project_id == project_id))
+        if found:
+            session.execute(insert(Suspect), [
+                {"project_id": project_id, "sentence_id": ids[labelled[s.index]], "run_id": run_id, "given_label": s.given,
+                 "suggested_label": s.suggested, "score": s.score,
+                 "probs_json": json.dumps([round(float(x), 4) for x in oof[s.index]])}
+                for s in found
+            ])
+    return len(found)
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    sentence_id: int
+    text: str
+    current_label: int | None
+    suggested_label: int | None
+    score: float
+    probs: list[float]
+    reason: str  # "suspected label error" or "moderators disagree"
+
+
+def check_queue(db: Database, project_id: int) -> list[CheckItem]:
+    """Suspects (most likely wrong first) whose label has not changed since, then label conflicts."""
+    items: list[CheckItem] = []
+    with db.read() as session:
+        rows = session.execute(
+            select(Suspect.sentence_id, Sentence.text, Sentence.label, Suspect.suggested_label, Suspect.score, Suspect.probs_json)
+            .join(Sentence, Sentence.id == Suspect.sentence_id)
+            .where(Suspect.project_id == project_id, Sentence.label == Suspect.given_label)
+            .order_by(Suspect.score.desc())
+        ).all()
+        for sid, text, label, suggested, score, probs in rows:
+            items.append(CheckItem(sid, text, label, suggested, score, json.loads(probs), "suspected label error"))
+        seen = {item.sentence_id for item in items}
+        for sid in label_conflicts(db, project_id):
+            if sid in seen:
+                continue
+            text, label = session.execute(select(Sentence.text, Sentence.label).where(Sentence.id == sid)).one()
+            items.append(CheckItem(sid, text, label, None, 0.0, [], "moderators disagree"))
+    return items
+
+
+def resolve_check(db: Database, sentence_id: int, label: int, annotator: str) -> None:
+    """Keep or change a checked label; either way it leaves the check queue."""
+    save_label(db, sentence_id, label, annotator, source="check", note="checked")
+    with db.write() as session:
+        session.execute(delete(Suspect).where(Suspect.sentence_id == sentence_id))
+
+
+# -- learning curve --------------------------------------------------------------------------------
+
+LEARNING_CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+
+
+def learning_curve_points(db: Database, project_id: int) -> list[dict]:
+    """The newest learning-curve job's points: [{"fraction", "n_labels", "accuracy"}, ...]."""
+    with db.read() as session:
+        metrics = session.scalar(
+            select(TrainingRun.metrics_json).where(TrainingRun.project_id == project_id, TrainingRun.kind == "learning_curve",
+                                                   TrainingRun.metrics_json.is_not(None))
+            .order_by(TrainingRun.id.desc()).limit(1)
+        )
+    return json.loads(metrics).get("points", []) if metrics else []

@@ -1,0 +1,71 @@
+"""Check labels that look wrong (after each run) and sentences two moderators labelled differently."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import AppError
+from core.labeling import get_sentence, history
+from core.suggestions import check_queue, resolve_check
+from ui.common import get_db, require_project, require_user, safe_text
+
+project = require_project()
+user = require_user()
+db = get_db()
+names = {label.value: label.name for label in project.labels}
+
+st.caption("Each sentence here either looks mislabelled to the model (out-of-fold: a head that never saw "
+           "it disagrees confidently) or was labelled differently by two moderators. "
+           "Keys: `K` keep the label, `1`..`9` change it.")
+
+items = check_queue(db, project.id)
+skipped = st.session_state.setdefault("check_skipped", [])
+pending = [item for item in items if item.sentence_id not in skipped]
+st.progress(0.0 if not items else 1 - len(pending) / len(items), text=f"{len(pending)} to check")
+if not pending:
+    st.success("Nothing to check right now. Suspects are recomputed after every training run.",
+               icon=":material/task_alt:")
+    if skipped and st.button("Show skipped ones again", key="check-reset"):
+        st.session_state["check_skipped"] = []
+        st.rerun()
+    st.stop()
+
+item = pending[0]
+view = get_sentence(db, item.sentence_id)
+
+
+def _resolve(label: int) -> None:
+    try:
+        resolve_check(db, item.sentence_id, label, user)
+    except AppError as error:
+        st.session_state["check_error"] = str(error)
+
+
+if message := st.session_state.pop("check_error", None):
+    st.error(message)
+with st.container(border=True, key="check-card"):
+    for text in view.before:
+        st.caption(safe_text(text))
+    with st.container(key="sentence"):
+        st.markdown(safe_text(view.text))
+    for text in view.after:
+        st.caption(safe_text(text))
+    st.markdown(f"**Why:** {item.reason}. Current label: **{safe_text(names.get(item.current_label, '—'))}**")
+    if item.probs:
+        st.caption("Model (out-of-fold): " + safe_text(" · ".join(f"{names[i]} {p:.2f}" for i, p in enumerate(item.probs))))
+    if item.reason == "moderators disagree":
+        latest: dict[str, int | None] = {}
+        for act in history(db, item.sentence_id):
+            latest[act.annotator] = act.label
+        st.caption("Latest labels: " + safe_text(", ".join(f"{who}: {names.get(v, '—')}" for who, v in latest.items())))
+
+with st.container(horizontal=True, key="check-buttons"):
+    if item.current_label is not None:
+        st.button(f"Keep {names[item.current_label]}", key="check-keep", shortcut="K", type="primary",
+                  on_click=_resolve, args=(item.current_label,))
+    for value, name in names.items():
+        if value != item.current_label:
+            st.button(f"Change to {name}", key=f"check-label-{value}", shortcut=str(value + 1),
+                      on_click=_resolve, args=(value,))
+    if st.button("Skip", key="check-skip", shortcut="S"):
+        skipped.append(item.sentence_id)
+        st.rerun()

@@ -1,0 +1,132 @@
+"""Suggestions, the useful queue, the check queue and the embedding cache on a real SQLite file.
+
+The encoder here is a deterministic bag-of-words function standing in for the sentence body (the real
+body is exercised in tests/slow); everything downstream of it is the production code.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from core.labeling import QueueFilter, label_conflicts, next_sentence, save_label, sentence_table
+from core.suggestions import (
+    REFRESH_EVERY,
+    cached_embeddings,
+    check_queue,
+    project_sentences,
+    refresh_due,
+    refresh_suggestions,
+    resolve_check,
+    store_suspects,
+    suggestion_for,
+)
+from tests.helpers import make_labelled_project
+
+VIOLENT_WORDS = {"shoved", "slapped", "grabbed", "kicked", "threw", "pinned", "punched", "pulled", "scratched",
+                 "hit", "pushed", "choked"}
+
+
+class CountingEncoder:
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def __call__(self, texts):
+        self.encoded += len(texts)
+        out = []
+        for text in texts:
+            words = text.lower().strip(".").split()
+            v = np.zeros(16)
+            v[0] = 3.0 * sum(w in VIOLENT_WORDS for w in words)
+            for w in words:
+                v[1 + int(hashlib.md5(w.encode()).hexdigest(), 16) % 15] += 0.3
+            out.append(v + 0.01)
+        return np.array(out)
+
+
+def test_embeddings_are_cached_by_model_and_text_hash(db, project):
+    make_labelled_project(db, project)
+    data = project_sentences(db, project.id)
+    encoder = CountingEncoder()
+    first = cached_embeddings(db, "base", data.hashes, data.texts, encoder)
+    assert encoder.encoded == len(data.texts) and first.shape == (len(data.texts), 16)
+    again = cached_embeddings(db, "base", data.hashes, data.texts, encoder)
+    assert encoder.encoded == len(data.texts)  # nothing encoded twice
+    np.testing.assert_allclose(first, again)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
+    cached_embeddings(db, "run-7", data.hashes[:3], data.texts[:3], encoder)
+    assert encoder.encoded == len(data.texts) + 3  # another model's embeddings are its own
+
+
+def test_refresh_is_due_after_every_few_new_labels(db, project):
+    assert refresh_due(db, project.id) is None  # nothing labelled yet
+    make_labelled_project(db, project)
+    assert refresh_due(db, project.id) == "base"
+    refresh_suggestions(db, project.id, "base", CountingEncoder())
+    assert refresh_due(db, project.id) is None
+    ids = list(sentence_table(db, project.id, limit=100)[0]["id"])
+    for i in range(REFRESH_EVERY - 1):
+        save_label(db, ids[i], 1, "ana")
+    assert refresh_due(db, project.id) is None
+    save_label(db, ids[REFRESH_EVERY], 0, "ana")
+    assert refresh_due(db, project.id) == "base"
+
+
+def test_suggestions_preselect_and_useful_queue_serves_precomputed_rank(db, project):
+    make_labelled_project(db, project)
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    extra = ["He kicked the door and then kicked me.", "We planted tomatoes on Sunday.", "She hit me once.",
+             "The bus was late again today.", "He pushed me but I am not sure it was hard."]
+    commit_import(db, project.id, ParsedFile("t", tuple(ImportRow(i, t, None, "train", "new", i) for i, t in enumerate(extra)), (), 0))
+    seconds = refresh_suggestions(db, project.id, "base", CountingEncoder())
+    assert seconds < 5
+    served, reasons = [], []
+    for _ in range(6):
+        view = next_sentence(db, project.id, order="useful", exclude_ids=served)
+        served.append(view.id)
+        reasons.append(suggestion_for(db, view.id).reason)
+    assert len(set(served)) == 6 and next_sentence(db, project.id, order="useful", exclude_ids=served) is None
+    assert all(r.startswith("model unsure") or r.startswith("random") for r in reasons)
+    by_text = {next_sentence(db, project.id, queue_filter=QueueFilter(search=t[:12])).id: t for t in extra}
+    violent_id = next(i for i, t in by_text.items() if t.startswith("He kicked"))
+    calm_id = next(i for i, t in by_text.items() if t.startswith("We planted"))
+    assert suggestion_for(db, violent_id).label == 1 and suggestion_for(db, calm_id).label == 0
+
+
+def test_suspects_and_conflicts_fill_the_check_queue_until_resolved(db, project):
+    make_labelled_project(db, project)
+    data = project_sentences(db, project.id)
+    emb = cached_embeddings(db, "run-1", data.hashes, data.texts, CountingEncoder())
+    flipped = next(i for i, t in enumerate(data.texts) if t.startswith("He punched"))
+    save_label(db, data.ids[flipped], 0, "ana")  # a deliberately wrong label
+    data = project_sentences(db, project.id)
+    assert store_suspects(db, project.id, 1, data.ids, emb, data.labels, 2) >= 1
+    queue = check_queue(db, project.id)
+    assert queue[0].sentence_id == data.ids[flipped] and queue[0].suggested_label == 1
+    assert queue[0].reason == "suspected label error" and len(queue[0].probs) == 2
+
+    other = data.ids[-2]
+    save_label(db, other, 1, "ben")
+    save_label(db, other, 0, "cleo")
+    assert other in label_conflicts(db, project.id)
+    assert other in [i.sentence_id for i in check_queue(db, project.id) if i.reason == "moderators disagree"]
+
+    resolve_check(db, data.ids[flipped], 1, "reviewer")
+    resolve_check(db, other, 0, "reviewer")
+    remaining = [i.sentence_id for i in check_queue(db, project.id)]
+    assert data.ids[flipped] not in remaining and other not in remaining
+    assert label_conflicts(db, project.id) == []
+
+
+def test_check_queue_hides_a_suspect_whose_label_changed_since(db, project):
+    make_labelled_project(db, project)
+    data = project_sentences(db, project.id)
+    emb = cached_embeddings(db, "run-1", data.hashes, data.texts, CountingEncoder())
+    idx = next(i for i, t in enumerate(data.texts) if t.startswith("He punched"))
+    save_label(db, data.ids[idx], 0, "ana")
+    data = project_sentences(db, project.id)
+    store_suspects(db, project.id, 1, data.ids, emb, data.labels, 2)
+    save_label(db, data.ids[idx], 1, "ana")  # fixed in the label page meanwhile
+    assert data.ids[idx] not in [i.sentence_id for i in check_queue(db, project.id)]
