@@ -218,11 +218,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
     if not alive_workers(db, settings.worker_lost_after_seconds):
         from core.worker import TrainingWorker
 
+        import contextlib
+
         worker = TrainingWorker(settings, db)
         worker.register()
+        # Training libraries print progress to stdout; keep stdout for the JSON result alone.
         try:
-            if worker.claim_next(run.id) is not None:
-                worker.execute_any(run.id)
+            with contextlib.redirect_stdout(sys.stderr):
+                if worker.claim_next(run.id) is not None:
+                    worker.execute_any(run.id)
         finally:
             worker.stop()
     while get_run(db, run.id).status.is_active:

@@ -78,6 +78,7 @@ def save_label(
 ) -> None:
     """Record a label. Two people labelling the same sentence both land in history; the latest is current."""
     annotator = _annotator(annotator)
+    sentence_id, label = int(sentence_id), int(label)  # numpy integers from DataFrames do not bind
     with db.write() as session:
         sentence = session.get(Sentence, sentence_id)
         if sentence is None:
@@ -97,6 +98,7 @@ def save_label(
 def save_labels(db: Database, changes: dict[int, int], annotator: str, source: str = "table") -> int:
     """Several labels in one transaction (table mode); returns how many changed."""
     annotator = _annotator(annotator)
+    changes = {int(k): int(v) for k, v in changes.items()}
     if not changes:
         return 0
     with db.write() as session:
@@ -227,6 +229,7 @@ def count_queue(db: Database, project_id: int, queue_filter: QueueFilter, exclud
 
 def get_sentence(db: Database, sentence_id: int, context: int = 2) -> SentenceView:
     """A sentence with up to `context` neighbours either side from the same document."""
+    sentence_id = int(sentence_id)
     with db.read() as session:
         s = session.get(Sentence, sentence_id)
         if s is None:

@@ -53,7 +53,7 @@ def test_cli_train_wait_trains_saves_card_and_predicts(settings, db, trainable, 
         cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    payload = json.loads(result.stdout)  # stdout is the JSON alone; training chatter goes to stderr
     assert payload["status"] == "succeeded" and payload["active"] is True
     run = get_run(db, payload["run_id"])
     assert run.accuracy is not None and 0.0 <= run.accuracy <= 1.0
@@ -103,7 +103,7 @@ def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(sett
         baseline = request_retrain(db, trainable.id, TINY, "custom")
         wait_until(lambda: get_run(db, baseline.id).status == RunStatus.succeeded, 240, "the baseline run")
         before = active_run(db, trainable.id)
-        save_label(db, sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"][0], 0, "ana")
+        save_label(db, int(sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"][0]), 0, "ana")
 
         doomed = request_retrain(db, trainable.id, LONG, "custom")
         wait_until(lambda: get_run(db, doomed.id).progress_step >= 2, 240, "training to be under way")
@@ -150,10 +150,54 @@ def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worke
 def test_labelling_while_the_worker_trains_never_sees_a_locked_database(settings, db, trainable, worker):
     """The web process's writes and the worker's progress/loss/prediction writes interleave safely."""
     run = request_retrain(db, trainable.id, FAST_PRESET.with_overrides({"max_steps": "30", "logging_steps": "1"}), "custom")
-    ids = list(sentence_table(db, trainable.id, limit=100)[0]["id"])
+    ids = [int(i) for i in sentence_table(db, trainable.id, limit=100)[0]["id"]]
     writes = 0
     while get_run(db, run.id).status.is_active:
         save_label(db, ids[writes % len(ids)], writes % 2, "looping-moderator")  # raises on "database is locked"
         writes += 1
     assert get_run(db, run.id).status == RunStatus.succeeded
     assert writes > 20
+
+
+def test_worker_refreshes_suggestions_between_runs_with_the_base_model(settings, db, trainable, worker):
+    """No run yet: after labels arrive the idle worker refits a head on base-model embeddings."""
+    from core.suggestions import REFRESH_EVERY, suggestion_for, suggestion_status
+
+    state = wait_until(lambda: suggestion_status(db, trainable.id), 120, "the first suggestions")
+    assert state.model_key == "base" and state.seconds < 10
+    unlabelled = sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"]
+    assert suggestion_for(db, int(unlabelled[0])) is not None
+    labelled_before = state.labelled_count
+    ids = [int(i) for i in sentence_table(db, trainable.id, limit=100)[0]["id"]]
+    for i in range(REFRESH_EVERY):
+        save_label(db, ids[i], 1 - (i % 2), "ana")
+    refreshed = wait_until(lambda: (s := suggestion_status(db, trainable.id)) and s.refreshed_at > state.refreshed_at and s,
+                           60, "suggestions to follow the new labels")
+    assert refreshed.seconds < 10 and refreshed.annotation_id > state.annotation_id
+    assert refreshed.labelled_count >= labelled_before
+
+
+def test_a_run_stores_suggestions_from_the_new_version_and_checks_labels(settings, db, trainable, worker):
+    from core.suggestions import suggestion_status
+    from db.models import Suggestion
+
+    run = request_retrain(db, trainable.id, TINY, "custom")
+    wait_until(lambda: get_run(db, run.id).status == RunStatus.succeeded, 240, "the run")
+    state = wait_until(lambda: (s := suggestion_status(db, trainable.id)) and s.model_key == f"run-{run.id}" and s,
+                       60, "suggestions from the new version")
+    with db.read() as session:
+        assert session.query(Suggestion).filter(Suggestion.project_id == trainable.id).count() == 25
+    assert state.labelled_count == 24
+
+
+def test_learning_curve_job_trains_on_growing_shares(settings, db, trainable, worker):
+    from core.suggestions import learning_curve_points
+
+    job = request_retrain(db, trainable.id, TINY, "custom", kind="learning_curve")
+    done = wait_until(lambda: (r := get_run(db, job.id)) and not r.status.is_active and r, 300, "the learning curve")
+    assert done.status == RunStatus.succeeded, done.error
+    points = learning_curve_points(db, trainable.id)
+    assert [p["fraction"] for p in points] == [0.25, 0.5, 0.75, 1.0]
+    assert [p["n_labels"] for p in points] == [4, 9, 14, 18]
+    assert all(0.0 <= p["accuracy"] <= 1.0 for p in points)
+    assert active_run(db, trainable.id) is None  # a learning curve keeps no model version
