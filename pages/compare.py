@@ -8,13 +8,14 @@ from core.errors import AppError
 from core.review import compare_runs
 from ui.charts import confusion_heatmap
 from ui.common import get_db, require_project, require_user, show_error
-from ui.review import choose_run, relabel_table
+from ui.review import choose_run, relabel_list, show_review_error
 
 project = require_project()
 require_user()
 db = get_db()
 names = [label.name for label in project.labels]
 
+st.caption("Two versions side by side: what changed in the metrics, and which sentences the newer one sees differently.")
 left, right = st.columns(2)
 with left:
     run_a = choose_run(project, key="cmp_a", label="Version A", default_offset=1)
@@ -44,5 +45,6 @@ flipped = comparison.flipped.assign(
     a=[names[int(v)] for v in comparison.flipped["predicted_a"]],
     b=[names[int(v)] for v in comparison.flipped["predicted_b"]],
 )
-relabel_table(flipped, project, key="cmp-flipped",
-              extra_columns={"a": f"v{run_a.version} predicted", "b": f"v{run_b.version} predicted", "split": "split"})
+show_review_error()
+relabel_list(flipped, project, key="flip",
+             extra_columns={"a": f"v{run_a.version} predicted", "b": f"v{run_b.version} predicted", "split": "split"})

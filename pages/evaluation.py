@@ -17,15 +17,17 @@ from core.review import (
 )
 from core.runs import format_loss_table, loss_table, model_card_text
 from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart
-from ui.common import get_db, require_project, require_user, show_error
-from ui.review import choose_run, relabel_table
+from ui.common import get_db, require_project, require_user, safe_text, show_error
+from ui.review import choose_run, relabel_list, show_review_error
 
 project = require_project()
 require_user()
 db = get_db()
 names = [label.name for label in project.labels]
 
+st.caption("How a version does on the test split, where it goes wrong, and the labels to fix. Fixes are saved at once and feed the next retrain.")
 run = choose_run(project, key="eval_run")
+show_review_error()
 try:
     evaluation = evaluate_run(db, run.id)
 except AppError as error:
@@ -50,23 +52,34 @@ normalized = st.toggle("Row-normalized", key="eval_norm")
 left, right = st.columns([3, 2])
 left.plotly_chart(confusion_heatmap(metrics["confusion"], names, normalized), key="eval-heatmap")
 with right:
-    st.caption("Pick a cell to list its sentences:")
-    grid = pd.DataFrame(metrics["confusion"], index=[f"true: {n}" for n in names], columns=[f"pred: {n}" for n in names])
-    picked = st.dataframe(grid, key="eval-cells", on_select="rerun", selection_mode="single-cell", width="stretch")
-cells = picked.selection.get("cells", []) if picked is not None else []
-if cells:
-    row_index, column = cells[0]
-    true_label, predicted = int(row_index), names.index(re.sub(r"^pred: ", "", column))
-    st.markdown(f"**True {names[true_label]} → predicted {names[predicted]}**")
-    frame = cell_sentences(db, run.id, true_label, predicted)
+    # Plotly heatmap clicks return nothing in Streamlit, so the cells are also buttons laid out as the matrix.
+    st.caption("Choose a cell to list its sentences (rows: true label, columns: predicted):")
+    header = st.columns(len(names) + 1)
+    for j, name in enumerate(names):
+        header[j + 1].caption(safe_text(f"pred: {name}"))
+    for i, name in enumerate(names):
+        row = st.columns(len(names) + 1, vertical_alignment="center")
+        row[0].caption(safe_text(f"true: {name}"))
+        for j in range(len(names)):
+            chosen = st.session_state.get("eval_cell") == (i, j)
+            if row[j + 1].button(str(metrics["confusion"][i][j]), key=f"cell-{i}-{j}",
+                                 type="primary" if chosen else "secondary", width="stretch"):
+                st.session_state["eval_cell"] = (i, j)
+                st.rerun()
+cell = st.session_state.get("eval_cell")
+if cell is not None:
+    true_label, predicted = cell
+    st.markdown(f"**True {safe_text(names[true_label])} → predicted {safe_text(names[predicted])}**")
     with st.container(key="cell-list"):
-        relabel_table(frame, project, key=f"cell-{true_label}-{predicted}", extra_columns={"confidence": "confidence"})
+        relabel_list(cell_sentences(db, run.id, true_label, predicted), project, key="cellfix",
+                     extra_columns={"confidence": "confidence"})
 
 st.subheader("Misclassified test sentences")
 st.caption("Most confident mistakes first: often the *label* is what is wrong.")
 with st.container(key="misclassified"):
-    relabel_table(misclassified(db, run.id), project, key="misclassified-table",
-                  extra_columns={"predicted": "predicted", "confidence": "confidence"})
+    wrong = misclassified(db, run.id)
+    wrong = wrong.assign(predicted=[names[int(v)] for v in wrong["predicted"]])
+    relabel_list(wrong, project, key="mis", extra_columns={"predicted": "predicted", "confidence": "confidence"})
 
 if len(names) == 2:
     st.subheader("Operating point")

@@ -138,9 +138,9 @@ def workbench() -> None:
 
     suggestion = suggestion_for(db, view.id)
     if suggestion is not None:
-        probs = " · ".join(f"{names[i]} {p:.2f}" for i, p in enumerate(suggestion.probs) if i in names)
-        why = f" · why this one: {suggestion.reason}" if order == "useful" and suggestion.reason else ""
-        st.caption("Suggestion: " + safe_text(f"{names.get(suggestion.label, '')} ({probs}){why}"))
+        st.caption("Suggestion: " + safe_text(f"{names.get(suggestion.label, '')} ({max(suggestion.probs):.2f})"))
+        if order == "useful" and suggestion.reason:
+            st.caption("Why this one: " + safe_text(suggestion.reason))
     # The current label, or else the model's suggestion, is pre-selected (highlighted).
     highlighted = view.label if view.label is not None else (suggestion.label if suggestion else None)
     with st.container(horizontal=True, key="label-buttons"):

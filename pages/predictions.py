@@ -16,6 +16,7 @@ db = get_db()
 options = label_options(project)
 PAGE_SIZE = 50
 
+st.caption("Every sentence with the model's label and confidence. Filter, pick a row, and accept (`A`) or correct it (`1`..`9`).")
 run = choose_run(project, key="pred_run")
 c1, c2, c3, c4 = st.columns(4)
 predicted = c1.selectbox("Predicted", [None, *options], format_func=lambda v: "any" if v is None else options[v], key="pred_pred")

@@ -16,6 +16,23 @@ from db.engine import Database
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&])")
 
 
+def _run_inside_the_frame() -> None:
+    """A first request straight to a page URL (a bookmark after a restart) must still get app.py's frame.
+
+    Streamlit treats a top-level `pages/` folder as a v1 multipage app until `st.navigation` has run
+    once in the process, and in that mode it runs the page script alone: no sidebar, no name, no
+    project. Switching the process to v2 and rerunning sends the request through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_run_inside_the_frame()
+
+
 def safe_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 

@@ -5,43 +5,50 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
-from core.labeling import save_labels
+from core.labeling import save_label
 from core.projects import ProjectInfo
-from ui.common import current_user, get_db, label_options, show_error
+from ui.common import current_user, get_db, safe_text
 
 
-def relabel_table(frame: pd.DataFrame, project: ProjectInfo, key: str, extra_columns: dict[str, str] | None = None) -> None:
-    """An editable list of sentences: change the Label cell, press Save; saved as review annotations."""
+def relabel_list(frame: pd.DataFrame, project: ProjectInfo, key: str, extra_columns: dict[str, str] | None = None,
+                 limit: int = 30) -> None:
+    """Sentences one per row, each with one button per other label: a click saves the fix at once
+    (as a "review" annotation by this moderator) and feeds the next retrain."""
     if frame.empty:
         st.caption("No sentences here.")
         return
-    options = label_options(project)
-    view = pd.DataFrame({"id": frame["id"], "text": frame["text"]})
-    for column, title in (extra_columns or {}).items():
-        view[title] = frame[column]
-    view["label"] = [options.get(int(v)) if pd.notna(v) else None for v in frame["label"]]
-    edited = st.data_editor(
-        view, key=key, hide_index=True, width="stretch",
-        disabled=[c for c in view.columns if c != "label"],
-        column_config={"id": None, "text": st.column_config.TextColumn("Sentence", width="large"),
-                       "label": st.column_config.SelectboxColumn("Label (edit to fix)", options=list(options.values()))},
-    )
-    reverse = {text: value for value, text in options.items()}
-    changes = {int(i): reverse[new] for i, new, old in zip(view["id"], edited["label"], view["label"])
-               if isinstance(new, str) and new != old}
-    if st.button(f"Save {len(changes)} change(s)", key=f"{key}-save", disabled=not changes, type="primary"):
-        user = current_user()
-        try:
-            saved = save_labels(get_db(), changes, user, source="review")
-        except AppError as error:
-            show_error(error)
-        else:
-            st.toast(f"Saved {saved} label(s); they feed the next retrain.")
-            st.rerun()
+    names = {label.value: label.name for label in project.labels}
+    for row in frame.head(limit).itertuples():
+        with st.container(border=True, key=f"{key}-row-{row.id}"):
+            text_col, action_col = st.columns([3, 2], vertical_alignment="center")
+            text_col.markdown(safe_text(row.text))
+            label = None if pd.isna(row.label) else int(row.label)
+            details = [f"label: {names.get(label, '—')}"]
+            for column, title in (extra_columns or {}).items():
+                value = getattr(row, column)
+                details.append(f"{title}: {value:.2f}" if isinstance(value, float) else f"{title}: {value}")
+            text_col.caption(safe_text(" · ".join(details)))
+            with action_col.container(horizontal=True):
+                for value, name in names.items():
+                    if value != label:
+                        st.button(f"→ {name}", key=f"{key}-{row.id}-{value}", on_click=_save_review,
+                                  args=(int(row.id), value))
+    if len(frame) > limit:
+        st.caption(f"Showing {limit} of {len(frame)}; fix these and the next ones move up.")
 
 
-def prediction_names(frame: pd.DataFrame, project: ProjectInfo, column: str = "predicted") -> list[str]:
-    return [project.label_name(int(v)) for v in frame[column]]
+def _save_review(sentence_id: int, label: int) -> None:
+    try:
+        save_label(get_db(), sentence_id, label, current_user(), source="review")
+    except AppError as error:
+        st.session_state["review_error"] = str(error)
+    else:
+        st.toast("Saved; it feeds the next retrain.")
+
+
+def show_review_error() -> None:
+    if message := st.session_state.pop("review_error", None):
+        st.error(message)
 
 
 def choose_run(project: ProjectInfo, key: str, label: str = "Model version", default_offset: int = 0):

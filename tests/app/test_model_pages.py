@@ -17,7 +17,8 @@ def _project():
 def _two_runs():
     db = get_db()
     project = _project()
-    a = fake_succeeded_run(db, project.id, 1, lambda s: 0.3 if s.label == 1 and s.id % 3 == 0 else (0.9 if s.label == 1 else 0.2))
+    # Version 1 misses every violent test sentence; version 2 gets everything right.
+    a = fake_succeeded_run(db, project.id, 1, lambda s: 0.3 if s.label == 1 and s.split.value == "test" else (0.9 if s.label == 1 else 0.2))
     b = fake_succeeded_run(db, project.id, 2, lambda s: 0.9 if s.label == 1 else 0.2, activate=True)
     return a, b
 
@@ -86,3 +87,40 @@ def test_compare_page_lists_flipped_predictions(make_app):
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert any("flipped" in s.value for s in at.subheader)
+
+
+def test_evaluation_cell_lists_exactly_its_sentences_and_relabels_in_place(make_app):
+    at = make_app()
+    a, b = _two_runs()
+    at.switch_page("pages/evaluation.py").run()
+    at.selectbox(key="eval_run").set_value(a).run()
+    missed = int(at.button(key="cell-1-0").label)
+    assert missed > 0
+    at.button(key="cell-1-0").click().run()
+    listed = [b.key for b in at.button if (b.key or "").startswith("cellfix-")]
+    rows = sorted({int(k.split("-")[1]) for k in listed})
+    assert len(rows) == missed and all(k.endswith("-0") for k in listed)  # one fix button each: → other
+    target = rows[0]
+    at.button(key=f"cellfix-{target}-0").click().run()  # "the label was wrong": it is other
+    assert not at.exception
+    assert history(get_db(), target)[-1].source == "review" and history(get_db(), target)[-1].label == 0
+    assert int(at.button(key="cell-1-0").label) == missed - 1
+    assert int(at.button(key="cell-0-0").label) >= 1
+
+
+def test_check_labels_page_keeps_or_changes(make_app):
+    at = make_app()
+    db = get_db()
+    project = _project()
+    from core.labeling import next_sentence, save_label
+    from core.suggestions import check_queue
+
+    sentence_id = next_sentence(db, project.id).id
+    save_label(db, sentence_id, 1, "ben")
+    save_label(db, sentence_id, 0, "cleo")
+    at.switch_page("pages/check.py").run()
+    assert any("moderators disagree" in m.value for m in at.markdown)
+    at.button(key="check-keep").click().run()
+    assert not at.exception
+    assert check_queue(db, project.id) == []
+    assert any("Nothing to check" in s.value for s in at.success)

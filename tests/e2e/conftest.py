@@ -113,9 +113,19 @@ def browser():
         instance.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.failed_call = report.failed
+    return report
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request, test_output):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     yield page
+    if getattr(request.node, "failed_call", False):  # what the browser showed when the test failed
+        page.screenshot(path=str(test_output / f"FAILED-{request.node.name}.png"), full_page=True)
     context.close()
