@@ -183,7 +183,8 @@ def suggestion_status(db: Database, project_id: int) -> SuggestionState | None:
 
 def store_suspects(db: Database, project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
                    labels: Sequence[int | None], n_classes: int) -> int:
-    """Out-of-fold probabilities on the fine-tuned body's embeddings, ranked by confident learning."""
+    """Out-of-fold probabilities of logistic heads on the given embeddings, ranked by confident learning.
+    The worker passes base-model embeddings: a body fine-tuned on the labels has memorized them."""
     labelled = [i for i, label in enumerate(labels) if label is not None]
     y = np.array([labels[i] for i in labelled])
     try:

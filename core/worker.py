@@ -308,7 +308,10 @@ class TrainingWorker:
             probs = classifier.predict_proba_from_embeddings(embeddings)
             self._store_predictions(run_id, data.ids, probs, label_values)
             hooks.on_phase("looking for suspicious labels")
-            store_suspects(self.db, project_id, run_id, data.ids, embeddings, data.labels, len(label_values))
+            # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
+            # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
+            base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
+            store_suspects(self.db, project_id, run_id, data.ids, base, data.labels, len(label_values))
             activated = self._finish(run_id, project_id, metrics, str(model_dir), head_sha)
             if activated:
                 # The new version's own probabilities are the freshest suggestions there are.
