@@ -264,15 +264,16 @@ def set_active(db: Database, project_id: int, run_id: int, note: str) -> None:
 def mark_lost_runs(db: Database, lost_after_seconds: float) -> list[int]:
     """Fail running runs whose worker stopped heartbeating. Never re-queues: a person decides to retry."""
     cutoff = utcnow() - timedelta(seconds=lost_after_seconds)
+    stale = (
+        TrainingRun.status == RunStatus.running,
+        func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at) < cutoff,
+    )
+    # Pages call this on every load: look first, and take the write lock only when something is lost.
+    with db.read() as session:
+        if session.scalar(select(func.count()).select_from(TrainingRun).where(*stale)) == 0:
+            return []
     with db.write() as session:
-        lost = list(
-            session.scalars(
-                select(TrainingRun.id).where(
-                    TrainingRun.status == RunStatus.running,
-                    func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at) < cutoff,
-                )
-            )
-        )
+        lost = list(session.scalars(select(TrainingRun.id).where(*stale)))
         if lost:
             session.execute(
                 update(TrainingRun)

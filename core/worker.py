@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,16 @@ from db.engine import Database
 from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
 
 log = logging.getLogger("worker")
+
+
+@dataclass(frozen=True)
+class Job:
+    project_id: int
+    label_values: list[int]
+    label_names: list[str]
+    params: TrainingParams
+    train: list[tuple[str, int]]
+    test: list[tuple[str, int]]
 PREDICT_BATCH = 512
 
 
@@ -178,23 +189,31 @@ class TrainingWorker:
             kind = session.scalar(select(TrainingRun.kind).where(TrainingRun.id == run_id))
         return self.execute_learning_curve(run_id) if kind == "learning_curve" else self.execute(run_id)
 
+    def _load_job(self, run_id: int) -> "Job":
+        """A run's frozen inputs: the snapshot's texts and labels per split, its parameters, its labels."""
+        with self.db.read() as session:
+            run = session.get(TrainingRun, run_id)
+            project = session.get(Project, run.project_id)
+            snapshot = json.loads(run.snapshot_json)
+            texts = dict(session.execute(
+                select(Sentence.id, Sentence.text).where(Sentence.id.in_([r[0] for r in snapshot]))).all())
+            return Job(
+                project_id=run.project_id,
+                label_values=[label.value for label in project.labels],
+                label_names=[label.name for label in project.labels],
+                params=TrainingParams.from_json(run.params_json),
+                train=[(texts[s], l) for s, l, split in snapshot if split == "train" and s in texts],
+                test=[(texts[s], l) for s, l, split in snapshot if split == "test" and s in texts],
+            )
+
     def execute_learning_curve(self, run_id: int) -> RunStatus:
         """Train the fast preset on growing shares of the labelled train split; test accuracy for each."""
         import random
 
         self.current_run_id = run_id
         try:
-            with self.db.read() as session:
-                run = session.get(TrainingRun, run_id)
-                project = session.get(Project, run.project_id)
-                label_values = [label.value for label in project.labels]
-                label_names = [label.name for label in project.labels]
-                snapshot = json.loads(run.snapshot_json)
-                texts = dict(session.execute(
-                    select(Sentence.id, Sentence.text).where(Sentence.id.in_([r[0] for r in snapshot]))).all())
-                params = TrainingParams.from_json(run.params_json)
-            train = [(texts[s], l) for s, l, split in snapshot if split == "train" and s in texts]
-            test = [(texts[s], l) for s, l, split in snapshot if split == "test" and s in texts]
+            job = self._load_job(run_id)
+            label_values, label_names, params, train, test = job.label_values, job.label_names, job.params, job.train, job.test
             if not test:
                 raise AppError("A learning curve needs labelled test sentences to measure accuracy on.")
             random.Random(params.seed).shuffle(train)
@@ -263,19 +282,9 @@ class TrainingWorker:
         self.current_run_id = run_id
         temp_dir: Path | None = None
         try:
-            with self.db.read() as session:
-                run = session.get(TrainingRun, run_id)
-                project = session.get(Project, run.project_id)
-                label_values = [label.value for label in project.labels]
-                label_names = [label.name for label in project.labels]
-                snapshot = json.loads(run.snapshot_json)
-                texts = dict(session.execute(
-                    select(Sentence.id, Sentence.text).where(Sentence.id.in_([r[0] for r in snapshot]))
-                ).all())
-                params = TrainingParams.from_json(run.params_json)
-                project_id = run.project_id
-            train = [(texts[sid], label) for sid, label, split in snapshot if split == "train" and sid in texts]
-            test = [(texts[sid], label) for sid, label, split in snapshot if split == "test" and sid in texts]
+            job = self._load_job(run_id)
+            label_values, label_names, params, train, test = job.label_values, job.label_names, job.params, job.train, job.test
+            project_id = job.project_id
 
             from core import setfit_adapter  # the heavy import happens here, in the worker only
 

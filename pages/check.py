@@ -6,7 +6,7 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import get_sentence, history
 from core.suggestions import check_queue, resolve_check
-from ui.common import get_db, require_project, require_user, safe_text
+from ui.common import get_db, require_project, require_user, safe_text, sentence_card, show_error
 
 project = require_project()
 user = require_user()
@@ -41,14 +41,9 @@ def _resolve(label: int) -> None:
 
 
 if message := st.session_state.pop("check_error", None):
-    st.error(message)
+    show_error(message)
 with st.container(border=True, key="check-card"):
-    for text in view.before:
-        st.caption(safe_text(text))
-    with st.container(key="sentence"):
-        st.markdown(safe_text(view.text))
-    for text in view.after:
-        st.caption(safe_text(text))
+    sentence_card(view)
     st.markdown(f"**Why:** {item.reason}. Current label: **{safe_text(names.get(item.current_label, '—'))}**")
     if item.probs:
         st.caption("Model (out-of-fold): " + safe_text(" · ".join(f"{names[i]} {p:.2f}" for i, p in enumerate(item.probs))))

@@ -9,7 +9,7 @@ from core.errors import AppError
 from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.projects import create_project
-from ui.common import current_project, get_db, get_settings, show_error
+from ui.common import current_project, get_db, get_settings, safe_text, show_error
 
 db = get_db()
 settings = get_settings()
@@ -37,7 +37,7 @@ with tab_import:
         st.info("Create a project first (the **New project** tab).")
     else:
         st.markdown(
-            f"Into **{project.name}**. CSV/TSV need a `text` column; optional `label`, `split` "
+            f"Into **{safe_text(project.name)}**. CSV/TSV need a `text` column; optional `label`, `split` "
             "(train/test) and `document` columns. JSONL takes the same keys. Plain text: one sentence a line."
         )
         upload = st.file_uploader("File", type=["csv", "tsv", "jsonl", "ndjson", "txt"], key="import_file")
@@ -58,7 +58,7 @@ with tab_import:
                 c3.metric("Merged duplicates in file", parsed.duplicates_in_file)
                 c4.metric("Rejected rows", len(preview.rejected))
                 if preview.label_counts:
-                    st.caption("Labels in the file: " + ", ".join(f"{k}: {v}" for k, v in preview.label_counts.items()))
+                    st.caption("Labels in the file: " + safe_text(", ".join(f"{k}: {v}" for k, v in preview.label_counts.items())))
                 st.dataframe(
                     [{"line": r.line, "text": r.text, "label": r.label, "split": r.split, "document": r.doc_id}
                      for r in parsed.rows[:20]],

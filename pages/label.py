@@ -7,18 +7,11 @@ from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
 from core.suggestions import suggestion_for
-from ui.common import get_db, require_project, require_user, safe_text, show_error
+from ui.common import get_db, require_project, require_user, safe_text, sentence_card
 
 project = require_project()
 user = require_user()
 db = get_db()
-
-st.html(
-    """<style>
-    .st-key-sentence p { font-size: 1.6rem; line-height: 1.45; }
-    .st-key-context-before p, .st-key-context-after p { opacity: .55; font-size: 1.05rem; }
-    </style>"""
-)
 
 with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_book:"):
     st.markdown(project.guidelines or "_No guidelines written for this project yet._")
@@ -104,7 +97,7 @@ def _on_unsure() -> None:
 def workbench() -> None:
     # A fragment: labelling reruns only this part, so the next sentence appears without a page flash.
     if message := st.session_state.pop("flash_error", None):
-        st.error(message, icon=":material/error:")
+        st.error(safe_text(message), icon=":material/error:")
     current_id = st.session_state.get("current_id")
     view = get_sentence(db, current_id) if current_id is not None else next_sentence(
         db, project.id, order=order, queue_filter=queue_filter, exclude_ids=st.session_state["seen"]
@@ -125,14 +118,7 @@ def workbench() -> None:
     st.session_state["current_id"] = view.id
 
     with st.container(border=True, key="card"):
-        with st.container(key="context-before"):
-            for text in view.before:
-                st.markdown(safe_text(text))
-        with st.container(key="sentence"):
-            st.markdown(safe_text(view.text))
-        with st.container(key="context-after"):
-            for text in view.after:
-                st.markdown(safe_text(text))
+        sentence_card(view)
         current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
         st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
 
@@ -156,7 +142,7 @@ def workbench() -> None:
                   shortcut="N", on_click=_on_unsure, icon=":material/help:")
     st.text_input("Note (optional, saved with the label)", key=f"note-{view.id}", value=view.note)
     if last := st.session_state.pop("last_action", None):
-        st.caption(last)
+        st.caption(safe_text(last))
 
 
 workbench()

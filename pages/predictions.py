@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import get_sentence, save_label
 from core.review import AGREEMENT, SORTS, PredictionFilter, bulk_accept, count_bulk_accept, prediction_rows
-from ui.common import get_db, label_options, require_project, require_user, safe_text, show_error
+from ui.common import get_db, label_options, require_project, require_user, safe_text, sentence_card, show_error
 from ui.review import choose_run
 
 project = require_project()
@@ -65,14 +65,8 @@ if selected:
     row = frame.iloc[selected[0]]
     view_sentence = get_sentence(db, int(row["id"]))
     with st.container(border=True, key="pred-detail"):
-        for text in view_sentence.before:
-            st.caption(safe_text(text))
-        with st.container(key="sentence"):
-            st.markdown(safe_text(view_sentence.text))
-        for text in view_sentence.after:
-            st.caption(safe_text(text))
-        probs = " · ".join(f"{options[i]}: {p:.2f}" for i, p in enumerate(row["probs"]))
-        st.caption(f"Model: {probs}")
+        sentence_card(view_sentence)
+        st.caption("Model: " + safe_text(" · ".join(f"{options[i]}: {p:.2f}" for i, p in enumerate(row["probs"]))))
         buttons = st.container(horizontal=True)
         predicted_value = int(row["predicted"])
 
@@ -87,7 +81,7 @@ if selected:
         for value, name in options.items():
             buttons.button(name, key=f"pred-label-{value}", shortcut=str(value + 1), on_click=_save, args=(value,))
 if message := st.session_state.pop("pred_error", None):
-    st.error(message)
+    show_error(message)
 
 with st.expander("Bulk accept confident predictions"):
     threshold = st.slider("Accept unlabelled sentences in the filter above this confidence", 0.5, 1.0, 0.95, 0.01,

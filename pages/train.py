@@ -131,7 +131,7 @@ else:
                              format_func=lambda i: next(f"version {r.version}" for r in runs if r.id == i))
     run = next(r for r in runs if r.id == chosen_id)
     if run.error:
-        st.error(run.error)
+        show_error(run.error)
     frame = loss_table(db, run.id)
     if len(frame):
         left, right = st.columns([1, 1])

@@ -83,9 +83,29 @@ def require_user() -> str:
     return user
 
 
-def show_error(error: AppError) -> None:
-    st.error(str(error), icon=":material/error:")
+def show_error(error: AppError | str) -> None:
+    # Messages quote user input (names, labels, file contents): shown as text, not Markdown.
+    st.error(safe_text(str(error)), icon=":material/error:")
 
 
 def label_options(project: ProjectInfo) -> dict[int, str]:
     return {label.value: f"{label.value} · {label.name}" for label in project.labels}
+
+
+_SENTENCE_STYLE = """<style>
+.st-key-sentence p { font-size: 1.6rem; line-height: 1.45; }
+.st-key-context-before p, .st-key-context-after p { opacity: .55; font-size: 1.05rem; }
+</style>"""
+
+
+def sentence_card(view) -> None:
+    """A sentence, large, between its dimmed neighbours from the same document (all escaped)."""
+    st.html(_SENTENCE_STYLE)  # app-defined CSS only; no user text goes through HTML
+    with st.container(key="context-before"):
+        for text in view.before:
+            st.markdown(safe_text(text))
+    with st.container(key="sentence"):
+        st.markdown(safe_text(view.text))
+    with st.container(key="context-after"):
+        for text in view.after:
+            st.markdown(safe_text(text))

@@ -48,7 +48,7 @@ def _save_review(sentence_id: int, label: int) -> None:
 
 def show_review_error() -> None:
     if message := st.session_state.pop("review_error", None):
-        st.error(message)
+        st.error(safe_text(message))
 
 
 def choose_run(project: ProjectInfo, key: str, label: str = "Model version", default_offset: int = 0):

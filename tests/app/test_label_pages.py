@@ -36,10 +36,21 @@ def test_label_page_asks_for_a_name_first(make_app):
 
 
 def test_user_text_is_escaped_not_rendered(make_app):
+    from core.importing import ImportRow, ParsedFile, commit_import
+    from core.projects import create_project
+
     at = make_app()
-    texts = [m.value for m in at.markdown]
-    # Demo sentences contain apostrophes and asterisks; they reach the page escaped.
-    assert any("\\." in t for t in texts)
+    hostile = "<img src=x onerror=alert(1)> **bold** [link](http://example.invalid) # heading :red[x]"
+    project = create_project(get_db(), "hostile <b>name</b>", ["a_b", "c*d"])
+    commit_import(get_db(), project.id, ParsedFile("t", (ImportRow(1, hostile, None, None, "d", 0),), (), 0))
+    at.session_state["project_id"] = project.id
+    at.run()
+    shown = [m.value for m in at.markdown if "onerror" in m.value]
+    assert shown, "the sentence is on the page"
+    # Every Markdown/HTML character arrives backslash-escaped, so it is displayed, not interpreted.
+    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in shown[0]
+    assert "\\*\\*bold\\*\\*" in shown[0] and "\\[link\\]\\(http\\:" in shown[0]
+    assert "\\:red\\[x\\]" in shown[0] and "\\# heading" in shown[0]
 
 
 def test_table_page_shows_a_page_of_sentences(make_app):
