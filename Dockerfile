@@ -9,18 +9,19 @@ ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
     DATA_DIR=/data \
     PORT=8501
 
-RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app:app /data
+RUN useradd --create-home --uid 1000 app \
+    && mkdir -p /app /data && chown app:app /app /data
 WORKDIR /app
-COPY --chown=app:app requirements.txt constraints.txt scripts/install.sh ./scripts-install/
 USER app
-# Dependencies first, in their own layer, through the same script the README uses.
-RUN mkdir -p scripts && cp scripts-install/install.sh scripts/ \
-    && cp scripts-install/requirements.txt scripts-install/constraints.txt . \
-    && scripts/install.sh
+
+# Dependencies first, in a layer of their own, through the same script run.sh uses.
+COPY --chown=app:app requirements.txt constraints.txt ./
+COPY --chown=app:app scripts/install.sh scripts/install.sh
+RUN scripts/install.sh
 COPY --chown=app:app . .
 
 VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD .venv/bin/python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
+  CMD .venv/bin/python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status != 200)"
 CMD ["./run.sh"]
