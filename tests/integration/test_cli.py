@@ -57,3 +57,16 @@ def test_init_demo_creates_demo_project(tmp_path):
     assert result.returncode == 0 and "demo project" in result.stdout
     listed = json.loads(cli(tmp_path, "projects", "--json").stdout)
     assert listed[0]["sentences"] >= 150 and listed[0]["labelled"] > 30
+
+
+def test_next_and_suspects_before_any_model(tmp_path):
+    assert cli(tmp_path, "init", "--demo").returncode == 0
+    result = cli(tmp_path, "next", "--project", "Demo: physical violence", "--n", "5", "--strategy", "random", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 5 and all(r["reason"] == "random" for r in rows)
+    useful = json.loads(cli(tmp_path, "next", "--project", "Demo: physical violence", "--n", "3", "--json").stdout)
+    assert len(useful) == 3 and all("not ranked yet" in r["reason"] for r in useful)
+    suspects = cli(tmp_path, "suspects", "--project", "Demo: physical violence")
+    assert suspects.returncode == 0 and "no suspected label errors" in suspects.stdout
+    assert cli(tmp_path, "next", "--project", "missing").returncode == 1

@@ -77,6 +77,20 @@ def test_cli_train_wait_trains_saves_card_and_predicts(settings, db, trainable, 
     loaded = SetFitModel.from_pretrained(str(model_dir))
     assert loaded.predict_proba(["He hit me."]).shape == (1, 2)
 
+    import io
+    import zipfile
+
+    from core.runs import model_zip_bytes
+
+    zipfile.ZipFile(io.BytesIO(model_zip_bytes(run))).extractall(tmp_path / "unzipped")
+    unzipped = SetFitModel.from_pretrained(str(tmp_path / "unzipped" / str(run.id)))  # the download loads as is
+    assert unzipped.predict_proba(["He hit me."]).shape == (1, 2)
+
+    nxt = subprocess.run([sys.executable, "-m", "core", "next", "--project", trainable.name, "--n", "1", "--json"],
+                         cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=120)
+    [served] = json.loads(nxt.stdout)
+    assert served["reason"].startswith("model unsure") and served["suggested"] in ("other", "physical violence")
+
     out = tmp_path / "scored.csv"
     source = tmp_path / "in.txt"
     source.write_text("He shoved me into the door.\nWe had lunch by the river.\n", encoding="utf-8")
