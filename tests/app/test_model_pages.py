@@ -125,3 +125,23 @@ def test_check_labels_page_keeps_or_changes(make_app):
     assert not at.exception
     assert check_queue(db, project.id) == []
     assert any("Nothing to check" in s.value for s in at.success)
+
+
+def test_misclassification_list_relabels_in_place_and_updates_counts(make_app):
+    from core.projects import project_stats
+
+    at = make_app()
+    a, b = _two_runs()
+    at.switch_page("pages/evaluation.py").run()
+    at.selectbox(key="eval_run").set_value(a).run()
+    fixes = [btn.key for btn in at.button if (btn.key or "").startswith("mis-")]
+    assert fixes, "version 1's mistakes are listed with a fix button each"
+    sentence_id = int(fixes[0].split("-")[1])
+    before = project_stats(get_db(), _project().id).per_label
+    at.button(key=fixes[0]).click().run()
+    assert not at.exception
+    act = history(get_db(), sentence_id)[-1]
+    assert act.source == "review" and act.annotator == "tester" and act.label == 0
+    after = project_stats(get_db(), _project().id).per_label
+    assert after[0] == before[0] + 1 and after[1] == before[1] - 1
+    assert f"mis-{sentence_id}-0" not in [btn.key for btn in at.button]  # no longer a mistake
