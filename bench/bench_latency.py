@@ -43,9 +43,13 @@ def main() -> None:
                     sentence.click()
                     started = time.perf_counter()
                     page.keyboard.press("1" if i % 3 else "2")
-                    page.wait_for_function(
-                        "b => { const e = document.querySelector('.st-key-sentence'); return e && e.innerText !== b; }",
-                        arg=before, polling="raf")
+                    try:
+                        page.wait_for_function(
+                            "b => { const e = document.querySelector('.st-key-sentence'); return e && e.innerText !== b; }",
+                            arg=before, polling="raf")
+                    except Exception:
+                        page.screenshot(path="bench/output/latency-failure.png", full_page=True)
+                        raise
                     press_ms.append((time.perf_counter() - started) * 1000)
                     wait_for_app_idle(page)
                 reload_ms = []

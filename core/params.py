@@ -92,8 +92,8 @@ SEED_PRESET = TrainingParams()
 # Chosen with bench/sweep_fast.py and checked with bench/bench_presets.py (README "Presets"): the seed
 # card's loss is flat long before its 488 steps. 88 steps of 8 pairs at a 5x higher body learning rate
 # reach the seed card's SST-2 accuracy in under a fifth of its time; larger batches or fewer steps did
-# not (0.71 at batch 16 or 32 for the same pairs, 0.71 at 64 steps). num_iterations=5 keeps runs on
-# small label sets short (the demo project's ~30 training labels give ~38 steps).
+# not (0.71 at batch 16 or 32 for the same pairs, 0.71 at 64 steps). max_steps is a cap: with
+# num_iterations=5 a small label set makes one pass over its pairs (~30 demo labels: 38 steps).
 FAST_PRESET = TrainingParams(
     batch_size=8,
     num_iterations=5,

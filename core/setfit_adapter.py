@@ -101,7 +101,7 @@ class SetFitClassifier:
                 output_dir=output_dir,
                 batch_size=(params.batch_size, params.batch_size),
                 num_epochs=(params.num_epochs, params.num_epochs),
-                max_steps=params.max_steps,
+                max_steps=effective_max_steps(params, len(train_texts)),
                 sampling_strategy=params.sampling_strategy,
                 num_iterations=params.num_iterations,
                 body_learning_rate=(params.body_learning_rate, params.body_learning_rate / 2),
@@ -154,6 +154,15 @@ class SetFitClassifier:
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(str(directory))
+
+
+def effective_max_steps(params: TrainingParams, n_train: int) -> int:
+    """max_steps as a cap, not a target: SetFit trains exactly max_steps steps when it is set, looping
+    over the pairs again on small label sets. num_iterations x 2 pairs per sentence make one pass."""
+    if params.max_steps <= 0:
+        return params.max_steps
+    one_pass = -(-(params.num_iterations * 2 * n_train * params.num_epochs) // params.batch_size)
+    return max(1, min(params.max_steps, one_pass))
 
 
 def _loss_class(name: str):

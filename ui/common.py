@@ -24,10 +24,13 @@ def _run_inside_the_frame() -> None:
     project. Switching the process to v2 and rerunning sends the request through app.py.
     """
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.page_script_hash != ctx.pages_manager.main_script_hash:
+            st.rerun()  # a page ran without app.py: run again, through the frame
 
 
 _run_inside_the_frame()

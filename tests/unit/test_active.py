@@ -68,3 +68,14 @@ def test_out_of_fold_suspicion_finds_flipped_labels():
 def test_out_of_fold_needs_two_labels():
     with pytest.raises(InvalidInput):
         out_of_fold_probs(np.zeros((4, 2)), np.array([0, 0, 0, 0]), 2)
+
+
+def test_max_steps_caps_one_pass_over_the_pairs():
+    from core.params import FAST_PRESET, SEED_PRESET
+
+    pytest.importorskip("setfit")
+    from core.setfit_adapter import effective_max_steps
+
+    assert effective_max_steps(SEED_PRESET, 78) == -1  # the seed card trains its full epoch (488 steps)
+    assert effective_max_steps(FAST_PRESET, 78) == 88  # 780 pairs / 8 = 98 steps, capped at 88
+    assert effective_max_steps(FAST_PRESET, 30) == 38  # the demo project: one pass, 300 pairs / 8
