@@ -6,7 +6,6 @@ from dataclasses import fields
 import streamlit as st
 
 from core.errors import AppError
-from core.launcher import ensure_worker
 from core.params import PRESET_TITLES, PRESETS, TrainingParams
 from core.runs import (
     active_run,
@@ -30,8 +29,7 @@ from ui.common import get_db, get_settings, require_project, show_error
 project = require_project()
 db = get_db()
 settings = get_settings()
-mark_lost_runs(db, settings.worker_lost_after_seconds)
-ensure_worker(settings, db)
+mark_lost_runs(db, settings.worker_lost_after_seconds)  # app.py keeps a worker alive on every rerun
 
 st.subheader("Train a new model version")
 active = active_run(db, project.id)
@@ -68,7 +66,6 @@ if st.button("Retrain", type="primary", key="retrain", icon=":material/model_tra
         params = base.with_overrides(overrides)
         request_retrain(db, project.id, params, "custom" if overrides else preset,
                         requested_by=st.session_state.get("user", ""))
-        ensure_worker(settings, db)
     except AppError as error:
         show_error(error)
     else:
@@ -172,7 +169,6 @@ if st.button("Compute learning curve", key="learning-curve", disabled=running is
     try:
         request_retrain(db, project.id, PRESETS["fast"], "fast", requested_by=st.session_state.get("user", ""),
                         kind="learning_curve")
-        ensure_worker(settings, db)
     except AppError as error:
         show_error(error)
     else:
