@@ -27,6 +27,9 @@ from core.config import Settings  # noqa: E402
 from core.params import PRESETS  # noqa: E402
 
 
+CLUSTERS = 0
+
+
 def simulate(settings, strategy, pool, test, seed, start_per_class, step, until):
     from core.setfit_adapter import SetFitClassifier
 
@@ -49,7 +52,7 @@ def simulate(settings, strategy, pool, test, seed, start_per_class, step, until)
             emb = clf.embed([pool[i][0] for i in remaining], batch_size=128)
             emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
             pool_probs = clf.predict_proba_from_embeddings(emb)
-            ranked = rank_useful(remaining, pool_probs, emb, ["negative", "positive"], seed=seed)
+            ranked = rank_useful(remaining, pool_probs, emb, ["negative", "positive"], seed=seed, clusters=CLUSTERS)
             picked = [p.sentence_id for p in ranked[:step]]
         labelled += picked
 
@@ -63,7 +66,11 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=8, help="labelled sentences per class to start from")
     parser.add_argument("--step", type=int, default=16)
     parser.add_argument("--until", type=int, default=128)
+    parser.add_argument("--clusters", type=int, default=0, help="k-means clusters for the useful ranking (0 = none)")
+    parser.add_argument("--strategies", default="random,useful")
     args = parser.parse_args()
+    global CLUSTERS
+    CLUSTERS = args.clusters
     settings = Settings.from_env()
     from core.setfit_adapter import set_threads
 
@@ -74,11 +81,16 @@ def main() -> None:
     curves: dict[str, list[list[tuple[int, float]]]] = {"useful": [], "random": []}
     for seed in range(args.seeds):
         pool = random.Random(100 + seed).sample(train, args.pool)
-        for strategy in ("random", "useful"):
+        for strategy in args.strategies.split(","):
             curves[strategy].append(simulate(settings, strategy, pool, test, seed, args.start, args.step, args.until))
     print("\nlabels  random   useful   (mean test accuracy over seeds)")
+    curves = {s: c for s, c in curves.items() if c}
     mean = {s: [statistics.mean(c[k][1] for c in curves[s]) for k in range(len(curves[s][0]))] for s in curves}
-    ns = [n for n, _ in curves["random"][0]]
+    ns = [n for n, _ in next(iter(curves.values()))[0]]
+    if len(curves) < 2:
+        for k, n in enumerate(ns):
+            print(f"{n:>6}  " + "  ".join(f"{s} {mean[s][k]:.4f}" for s in curves))
+        return
     for k, n in enumerate(ns):
         print(f"{n:>6}  {mean['random'][k]:.4f}   {mean['useful'][k]:.4f}")
     target = mean["random"][-1]

@@ -43,6 +43,7 @@ def rank_useful(
     similarity_cutoff: float = 0.9,
     window: int = 10,
     seed: int = 0,
+    clusters: int = 0,
 ) -> list[Pick]:
     """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
     of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
@@ -56,6 +57,8 @@ def rank_useful(
         return []
     rng = np.random.default_rng(seed)
     by_margin = list(np.argsort(margins(probs), kind="stable"))
+    if embeddings is not None and clusters and n > clusters:
+        by_margin = _round_robin_over_clusters(by_margin, embeddings, clusters, seed)
     random_order = list(rng.permutation(n))
     every = int(round(1 / random_share)) if random_share > 0 else 0
     taken = np.zeros(n, dtype=bool)
@@ -96,6 +99,26 @@ def rank_useful(
             chosen = deferred.pop(0)
         take(chosen, _unsure_reason(probs[chosen], names))
     return picks
+
+
+def _round_robin_over_clusters(order: list[int], embeddings: np.ndarray, clusters: int, seed: int) -> list[int]:
+    """Spread picks over the pool: k-means on the embeddings, then the least-margin sentence of each
+    cluster in turn, so a batch covers the kinds of sentences there are instead of one ambiguous kind."""
+    from sklearn.cluster import KMeans
+
+    assignment = KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit_predict(embeddings)
+    queues: dict[int, list[int]] = {}
+    for i in order:
+        queues.setdefault(int(assignment[i]), []).append(i)
+    cluster_order = sorted(queues, key=lambda c: order.index(queues[c][0]))
+    merged: list[int] = []
+    depth = 0
+    while len(merged) < len(order):
+        for c in cluster_order:
+            if depth < len(queues[c]):
+                merged.append(queues[c][depth])
+        depth += 1
+    return merged
 
 
 def out_of_fold_probs(embeddings: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5, seed: int = 0) -> np.ndarray:

@@ -79,3 +79,18 @@ def test_max_steps_caps_one_pass_over_the_pairs():
     assert effective_max_steps(SEED_PRESET, 78) == -1  # the seed card trains its full epoch (488 steps)
     assert effective_max_steps(FAST_PRESET, 78) == 88  # 780 pairs / 8 = 98 steps, capped at 88
     assert effective_max_steps(FAST_PRESET, 30) == 38  # the demo project: one pass, 300 pairs / 8
+
+
+def test_clusters_spread_picks_over_kinds_of_sentences():
+    rng = np.random.default_rng(0)
+    a = _unit(rng.normal([5, 0, 0], 0.3, (20, 3)))
+    b = _unit(rng.normal([0, 5, 0], 0.3, (20, 3)))
+    emb = np.vstack([a, b])
+    # Every sentence of kind A is less certain than any of kind B: margin order alone serves only A first.
+    p1 = np.concatenate([np.linspace(0.50, 0.60, 20), np.linspace(0.80, 0.95, 20)])
+    probs = np.stack([1 - p1, p1], axis=1)
+    plain = [p.sentence_id for p in rank_useful(list(range(40)), probs, None, NAMES, random_share=0.0)]
+    assert all(i < 20 for i in plain[:20])
+    spread = [p.sentence_id for p in rank_useful(list(range(40)), probs, emb, NAMES, random_share=0.0, clusters=2)]
+    assert {i < 20 for i in spread[:2]} == {True, False}  # one of each kind in the first two
+    assert spread[0] == 0 and sorted(spread) == list(range(40))
