@@ -145,3 +145,12 @@ def test_misclassification_list_relabels_in_place_and_updates_counts(make_app):
     after = project_stats(get_db(), _project().id).per_label
     assert after[0] == before[0] + 1 and after[1] == before[1] - 1
     assert f"mis-{sentence_id}-0" not in [btn.key for btn in at.button]  # no longer a mistake
+
+
+def test_train_page_queues_a_learning_curve_job(make_app):
+    at = make_app("pages/train.py")
+    at.button(key="learning-curve").click().run()
+    assert not at.exception
+    [job] = list_runs(get_db(), _project().id)
+    assert job.kind == "learning_curve" and job.status == RunStatus.queued
+    assert at.button(key="learning-curve").disabled and at.button(key="retrain").disabled
