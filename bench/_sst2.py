@@ -22,3 +22,15 @@ def sample(rows: list[tuple[str, int]], per_class: dict[int, int], seed: int) ->
         picked += rng.sample(pool, n)
     rng.shuffle(picked)
     return picked
+
+
+def prepare(data: str, test_limit: int = 0):
+    """Settings, torch threads, and the SST-2 train rows and (optionally shortened) test rows."""
+    from core.config import Settings
+    from core.setfit_adapter import set_threads
+
+    settings = Settings.from_env()
+    set_threads(settings.torch_threads)
+    folder = Path(data)
+    train_rows, test = read_sst2(folder / "train.txt"), read_sst2(folder / "test.txt")
+    return settings, train_rows, test[:test_limit] if test_limit else test

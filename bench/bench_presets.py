@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._sst2 import read_sst2, sample  # noqa: E402
+from bench._sst2 import prepare, sample  # noqa: E402
 from core.classifier import TrainingHooks  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.params import PRESETS  # noqa: E402
@@ -42,14 +42,7 @@ def main() -> None:
     parser.add_argument("--fast", action="append", default=[], metavar="KEY=VALUE", help="try a fast-preset variant")
     args = parser.parse_args()
 
-    settings = Settings.from_env()
-    from core.setfit_adapter import set_threads
-
-    set_threads(settings.torch_threads)
-    data = Path(args.data)
-    train_rows, test = read_sst2(data / "train.txt"), read_sst2(data / "test.txt")
-    if args.test_limit:
-        test = test[: args.test_limit]
+    settings, train_rows, test = prepare(args.data, args.test_limit)
     fast = PRESETS["fast"].with_overrides(dict(kv.split("=", 1) for kv in args.fast))
     results: dict[str, list[tuple[float, float]]] = {"seed": [], "fast": []}
     print(f"fast preset: {fast}")

@@ -14,9 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._sst2 import read_sst2, sample  # noqa: E402
+from bench._sst2 import prepare, sample  # noqa: E402
 from bench.bench_presets import run_once  # noqa: E402
-from core.config import Settings  # noqa: E402
 from core.params import PRESETS  # noqa: E402
 
 
@@ -27,14 +26,7 @@ def main() -> None:
     parser.add_argument("--candidate", action="append", required=True)
     parser.add_argument("--test-limit", type=int, default=0)
     args = parser.parse_args()
-    settings = Settings.from_env()
-    from core.setfit_adapter import set_threads
-
-    set_threads(settings.torch_threads)
-    data = Path(args.data)
-    train_rows, test = read_sst2(data / "train.txt"), read_sst2(data / "test.txt")
-    if args.test_limit:
-        test = test[: args.test_limit]
+    settings, train_rows, test = prepare(args.data, args.test_limit)
     for candidate in args.candidate:
         params = PRESETS["fast"].with_overrides(dict(kv.split("=", 1) for kv in candidate.split()))
         results = [run_once(settings, params, sample(train_rows, {0: 48, 1: 30}, seed), test) for seed in args.seeds]
