@@ -44,34 +44,65 @@ def rank_useful(
     window: int = 10,
     seed: int = 0,
     clusters: int = 0,
+    labelled_counts: Sequence[int] | None = None,
 ) -> list[Pick]:
     """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
     of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
-    sample stays honest. Returns every id exactly once."""
+    sample stays honest. Returns every id exactly once.
+
+    With `labelled_counts` (labels already given, per label), each uncertain slot goes to the label
+    with the fewest labels so far, counting the picks before it by their predicted label: the least
+    sure sentence the model predicts as that label. A label set that drifts towards one label teaches
+    the model a skewed prior, and a rare label is exactly what a moderation team must find."""
     n = len(ids)
     if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
         raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
     if not 0.0 <= random_share < 1.0:
         raise InvalidInput("random_share must be at least 0 and below 1.")
+    if labelled_counts is not None and len(labelled_counts) != probs.shape[1]:
+        raise InvalidInput("labelled_counts needs one count per label.")
     if n == 0:
         return []
     rng = np.random.default_rng(seed)
     by_margin = list(np.argsort(margins(probs), kind="stable"))
     if embeddings is not None and clusters and n > clusters:
         by_margin = _round_robin_over_clusters(by_margin, embeddings, clusters, seed)
+    position = np.empty(n, dtype=int)
+    position[by_margin] = np.arange(n)
+    predicted = probs.argmax(axis=1)
+    # One margin-ordered queue per predicted label when balancing, else one queue for everything.
+    queues: dict[int, list[int]] = {}
+    for i in by_margin:
+        queues.setdefault(int(predicted[i]) if labelled_counts is not None else -1, []).append(i)
+    cursors = dict.fromkeys(queues, 0)
+    counts = np.array(labelled_counts if labelled_counts is not None else [0] * probs.shape[1], dtype=float)
     random_order = list(rng.permutation(n))
     every = int(round(1 / random_share)) if random_share > 0 else 0
     taken = np.zeros(n, dtype=bool)
     picks: list[Pick] = []
     recent: list[int] = []
     deferred: list[int] = []
-    cursor = 0
 
     def take(i: int, reason: str) -> None:
         taken[i] = True
         picks.append(Pick(int(ids[i]), reason))
+        counts[predicted[i]] += 1
         recent.append(i)
         del recent[:-window]
+
+    def next_from(key: int) -> int | None:
+        """The queue's next sentence that is not a near-duplicate of a recent pick."""
+        queue = queues[key]
+        while cursors[key] < len(queue):
+            i = queue[cursors[key]]
+            cursors[key] += 1
+            if taken[i]:
+                continue
+            if embeddings is not None and recent and float(np.max(embeddings[recent] @ embeddings[i])) > similarity_cutoff:
+                deferred.append(i)
+                continue
+            return i
+        return None
 
     while len(picks) < n:
         if every and (len(picks) + 1) % every == 0:
@@ -79,25 +110,21 @@ def rank_useful(
                 random_order.pop()
             take(random_order.pop(), "random (keeps the sample honest)")
             continue
-        # Next uncertain sentence that is not a near-duplicate of a recent pick.
         chosen = None
-        while cursor < len(by_margin):
-            i = by_margin[cursor]
-            cursor += 1
-            if taken[i]:
-                continue
-            if embeddings is not None and recent and float(np.max(embeddings[recent] @ embeddings[i])) > similarity_cutoff:
-                deferred.append(i)
-                continue
-            chosen = i
-            break
+        for key in sorted(queues, key=lambda k: counts[k] if k >= 0 else 0.0):
+            chosen = next_from(key)
+            if chosen is not None:
+                break
         if chosen is None:
             # Only near-duplicates remain: serve them in margin order, without the diversity rule.
-            deferred = [i for i in deferred if not taken[i]]
+            deferred = sorted((i for i in deferred if not taken[i]), key=lambda i: position[i])
             if not deferred:
                 break
             chosen = deferred.pop(0)
-        take(chosen, _unsure_reason(probs[chosen], names))
+        reason = _unsure_reason(probs[chosen], names)
+        if labelled_counts is not None and counts[predicted[chosen]] < 0.5 * counts.max():
+            reason += f"; few {names[predicted[chosen]]} labels so far"
+        take(chosen, reason)
     return picks
 
 

@@ -91,8 +91,10 @@ def store_suggestions(db: Database, project_id: int, ids: Sequence[int], probs: 
                       labels: Sequence[int | None], names: Sequence[str], model_key: str, seconds: float) -> None:
     """Replace the project's suggestions and re-rank the unlabelled sentences."""
     unlabelled = [i for i, label in enumerate(labels) if label is None]
+    counts = np.bincount(np.array([label for label in labels if label is not None], dtype=int), minlength=len(names))
     ranked = rank_useful([ids[i] for i in unlabelled], probs[unlabelled],
-                         None if embeddings is None else embeddings[unlabelled], names, seed=project_id)
+                         None if embeddings is None else embeddings[unlabelled], names, seed=project_id,
+                         labelled_counts=counts.tolist())
     rank_of = {pick.sentence_id: (r, pick.reason) for r, pick in enumerate(ranked)}
     rows = [
         {"project_id": project_id, "sentence_id": sid, "label": int(p.argmax()),

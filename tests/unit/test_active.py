@@ -94,3 +94,28 @@ def test_clusters_spread_picks_over_kinds_of_sentences():
     spread = [p.sentence_id for p in rank_useful(list(range(40)), probs, emb, NAMES, random_share=0.0, clusters=2)]
     assert {i < 20 for i in spread[:2]} == {True, False}  # one of each kind in the first two
     assert spread[0] == 0 and sorted(spread) == list(range(40))
+
+
+def test_label_counts_send_uncertain_slots_to_the_label_with_fewer_labels():
+    # Predicted "other" sentences are all less certain than predicted "violence" ones, so the plain
+    # ranking serves only "other" first; with 10 "other" labels and 2 "violence" labels already given,
+    # the queue serves the least sure predicted-violence sentences until the counts even out.
+    p_violence = np.array([0.49, 0.48, 0.47, 0.46, 0.45, 0.60, 0.65, 0.70, 0.75, 0.80])
+    probs = np.stack([1 - p_violence, p_violence], axis=1)
+    ids = list(range(10))
+    plain = [p.sentence_id for p in rank_useful(ids, probs, None, NAMES, random_share=0.0)]
+    assert plain[:5] == [0, 1, 2, 3, 4]
+    picks = rank_useful(ids, probs, None, NAMES, random_share=0.0, labelled_counts=[10, 2])
+    assert [p.sentence_id for p in picks[:5]] == [5, 6, 7, 8, 9]  # every predicted-violence sentence first
+    assert picks[0].reason == "model unsure: violence 0.60 vs other 0.40; few violence labels so far"
+    assert sorted(p.sentence_id for p in picks) == ids
+
+
+def test_equal_label_counts_alternate_between_predicted_labels():
+    p_violence = np.array([0.49, 0.48, 0.47, 0.60, 0.65, 0.70])
+    probs = np.stack([1 - p_violence, p_violence], axis=1)
+    picks = rank_useful(list(range(6)), probs, None, NAMES, random_share=0.0, labelled_counts=[4, 4])
+    assert [p.sentence_id for p in picks] == [0, 3, 1, 4, 2, 5]
+    assert all("few" not in p.reason for p in picks)
+    with pytest.raises(InvalidInput):
+        rank_useful(list(range(6)), probs, None, NAMES, labelled_counts=[4])
