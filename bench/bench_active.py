@@ -1,33 +1,74 @@
 """Simulated labelling on SST-2: the "Most useful first" queue against random picks.
 
     python bench/bench_active.py --data ../shared/data/sst2 --seeds 3
+    python bench/bench_active.py --data ../shared/data/sst2 --seeds 3 --positive-share 0.1
 
 Per seed: start from 8 labelled sentences per class drawn from a pool of SST-2 train sentences; each
 round trains the fast preset (the app's SetFit adapter), records test accuracy, then 16 more pool
-sentences get their known label, chosen by the app's ranking (core.active.rank_useful on the new
-model's probabilities and embeddings) or at random. Prints both curves (mean over seeds) and how many
-labels the queue needs to reach the accuracy random picking has at the last point (128 labels).
+sentences get their known label, chosen by a strategy:
+
+  random   uniformly at random
+  useful   the app's queue: core.active.rank_useful on the new model's probabilities and embeddings,
+           with the label counts so far (each uncertain slot goes to the label with fewer labels)
+  margin   the same ranking without the label-count rule (the queue before it had one)
+
+The pool is a uniform sample of train (about half positive) unless --positive-share sets the share of
+label 1, e.g. 0.1 for a pool where the label a team looks for is rare, as in moderation. The test set
+is always the balanced SST-2 test sample, so its accuracy is the balanced accuracy.
+
+Prints each strategy's curve (mean over seeds), the positives it found, and how many labels it needs
+to reach the accuracy random picking has at the last point (128 labels). Per-seed curves are appended
+to --log as JSON lines.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench._sst2 import read_sst2  # noqa: E402
+from bench._sst2 import prepare  # noqa: E402
 from core.active import rank_useful  # noqa: E402
 from core.classifier import TrainingHooks  # noqa: E402
-from core.config import Settings  # noqa: E402
 from core.params import PRESETS  # noqa: E402
 
+NAMES = ["negative", "positive"]
 
-CLUSTERS = 0
+
+def draw_pool(train: list[tuple[str, int]], size: int, positive_share: float, seed: int) -> list[tuple[str, int]]:
+    rng = random.Random(100 + seed)
+    if not positive_share:
+        return rng.sample(train, size)
+    positives = [r for r in train if r[1] == 1]
+    negatives = [r for r in train if r[1] == 0]
+    n_pos = int(round(size * positive_share))
+    pool = rng.sample(positives, n_pos) + rng.sample(negatives, size - n_pos)
+    rng.shuffle(pool)
+    return pool
+
+
+def choose(strategy: str, clf, pool, labelled: list[int], step: int, rng: random.Random, seed: int) -> list[int]:
+    taken = set(labelled)
+    remaining = [i for i in range(len(pool)) if i not in taken]
+    if strategy == "random":
+        return rng.sample(remaining, step)
+    emb = clf.embed([pool[i][0] for i in remaining], batch_size=128)
+    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    probs = clf.predict_proba_from_embeddings(emb)
+    counts = None
+    if strategy == "useful":
+        counts = np.bincount([pool[i][1] for i in labelled], minlength=len(NAMES)).tolist()
+    elif strategy != "margin":
+        raise SystemExit(f"unknown strategy {strategy!r}; use random, useful or margin")
+    ranked = rank_useful(remaining, probs, emb, NAMES, seed=seed, labelled_counts=counts)
+    return [p.sentence_id for p in ranked[:step]]
 
 
 def simulate(settings, strategy, pool, test, seed, start_per_class, step, until):
@@ -37,69 +78,74 @@ def simulate(settings, strategy, pool, test, seed, start_per_class, step, until)
     labelled = [i for c in (0, 1) for i in rng.sample([i for i, (_, l) in enumerate(pool) if l == c], start_per_class)]
     curve = []
     while True:
-        clf = SetFitClassifier.from_base(settings.base_model, ["negative", "positive"], settings.base_model_name)
+        clf = SetFitClassifier.from_base(settings.base_model, NAMES, settings.base_model_name)
         clf.fit([pool[i][0] for i in labelled], [pool[i][1] for i in labelled], [], [], TrainingHooks(), PRESETS["fast"])
         probs = clf.predict_proba([t for t, _ in test], batch_size=128)
         accuracy = float(np.mean([p.argmax() == l for p, (_, l) in zip(probs, test)]))
-        curve.append((len(labelled), accuracy))
-        print(f"  seed {seed} {strategy:<6} {len(labelled):>4} labels  accuracy {accuracy:.4f}", flush=True)
+        positives = sum(pool[i][1] for i in labelled)
+        curve.append((len(labelled), accuracy, positives))
+        print(f"  seed {seed} {strategy:<6} {len(labelled):>4} labels ({positives:>3} positive)  accuracy {accuracy:.4f}", flush=True)
         if len(labelled) >= until:
             return curve
-        remaining = [i for i in range(len(pool)) if i not in set(labelled)]
-        if strategy == "random":
-            picked = rng.sample(remaining, step)
-        else:
-            emb = clf.embed([pool[i][0] for i in remaining], batch_size=128)
-            emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-            pool_probs = clf.predict_proba_from_embeddings(emb)
-            ranked = rank_useful(remaining, pool_probs, emb, ["negative", "positive"], seed=seed, clusters=CLUSTERS)
-            picked = [p.sentence_id for p in ranked[:step]]
-        labelled += picked
+        labelled += choose(strategy, clf, pool, labelled, step, rng, seed)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/sst2")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--pool", type=int, default=1500, help="SST-2 train sentences the queue may pick from")
+    parser.add_argument("--positive-share", type=float, default=0.0,
+                        help="share of label 1 in the pool (0 = a uniform sample of train, about half)")
     parser.add_argument("--test-limit", type=int, default=800)
     parser.add_argument("--start", type=int, default=8, help="labelled sentences per class to start from")
     parser.add_argument("--step", type=int, default=16)
     parser.add_argument("--until", type=int, default=128)
-    parser.add_argument("--clusters", type=int, default=0, help="k-means clusters for the useful ranking (0 = none)")
     parser.add_argument("--strategies", default="random,useful")
+    parser.add_argument("--log", default="bench/output/active_curves.jsonl")
     args = parser.parse_args()
-    global CLUSTERS
-    CLUSTERS = args.clusters
-    settings = Settings.from_env()
-    from core.setfit_adapter import set_threads
-
-    set_threads(settings.torch_threads)
-    data = Path(args.data)
-    train, test = read_sst2(data / "train.txt"), read_sst2(data / "test.txt")
+    if not 0 <= args.positive_share < 1:
+        raise SystemExit("--positive-share must be at least 0 and below 1")
+    settings, train, test = prepare(args.data)
     test = random.Random(1).sample(test, min(args.test_limit, len(test)))
-    curves: dict[str, list[list[tuple[int, float]]]] = {"useful": [], "random": []}
-    for seed in range(args.seeds):
-        pool = random.Random(100 + seed).sample(train, args.pool)
-        for strategy in args.strategies.split(","):
-            curves[strategy].append(simulate(settings, strategy, pool, test, seed, args.start, args.step, args.until))
-    print("\nlabels  random   useful   (mean test accuracy over seeds)")
-    curves = {s: c for s, c in curves.items() if c}
-    mean = {s: [statistics.mean(c[k][1] for c in curves[s]) for k in range(len(curves[s][0]))] for s in curves}
-    ns = [n for n, _ in next(iter(curves.values()))[0]]
-    if len(curves) < 2:
-        for k, n in enumerate(ns):
-            print(f"{n:>6}  " + "  ".join(f"{s} {mean[s][k]:.4f}" for s in curves))
-        return
+    strategies = args.strategies.split(",")
+    curves: dict[str, list[list[tuple[int, float, int]]]] = {s: [] for s in strategies}
+    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        pool = draw_pool(train, args.pool, args.positive_share, seed)
+        for strategy in strategies:
+            started = time.monotonic()
+            curve = simulate(settings, strategy, pool, test, seed, args.start, args.step, args.until)
+            curves[strategy].append(curve)
+            with open(args.log, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"strategy": strategy, "seed": seed, "positive_share": args.positive_share,
+                                      "curve": curve, "seconds": round(time.monotonic() - started, 1)}) + "\n")
+    report(curves, args.positive_share)
+
+
+def report(curves: dict[str, list[list[tuple[int, float, int]]]], positive_share: float) -> None:
+    ns = [n for n, _, _ in next(iter(curves.values()))[0]]
+    mean = {s: [statistics.mean(c[k][1] for c in cs) for k in range(len(ns))] for s, cs in curves.items()}
+    found = {s: statistics.mean(c[-1][2] for c in cs) for s, cs in curves.items()}
+    share = f"{positive_share:.0%} positive" if positive_share else "uniform sample, about half positive"
+    print(f"\npool: {share}; mean test accuracy over {len(next(iter(curves.values())))} seeds")
+    print("labels  " + "  ".join(f"{s:>8}" for s in curves))
     for k, n in enumerate(ns):
-        print(f"{n:>6}  {mean['random'][k]:.4f}   {mean['useful'][k]:.4f}")
+        print(f"{n:>6}  " + "  ".join(f"{mean[s][k]:>8.4f}" for s in curves))
+    print("positives labelled at the end: " + ", ".join(f"{s} {found[s]:.1f}" for s in curves))
+    if "random" not in curves:
+        return
     target = mean["random"][-1]
-    reach = next((n for n, a in zip(ns, mean["useful"]) if a >= target), None)
     print(f"\nrandom picking at {ns[-1]} labels: {target:.4f}")
-    if reach is None:
-        print(f"the useful queue did not reach it within {ns[-1]} labels")
-    else:
-        print(f"the useful queue reaches it with {reach} labels: {reach / ns[-1]:.2f} of random's labels")
+    for s in curves:
+        if s == "random":
+            continue
+        reach = next((n for n, a in zip(ns, mean[s]) if a >= target), None)
+        if reach is None:
+            print(f"{s}: did not reach it within {ns[-1]} labels")
+        else:
+            print(f"{s}: reaches it with {reach} labels, {reach / ns[-1]:.2f} of random's")
 
 
 if __name__ == "__main__":
