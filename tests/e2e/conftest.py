@@ -94,6 +94,22 @@ def wait_for_app_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+def open_page(page, url: str, ready: str, timeout: float = 60_000) -> None:
+    """Go to a page and wait until its script has rendered `ready` and finished.
+
+    Right after `goto` the app reports itself connected and not running *before* its first run
+    starts, so idleness alone can pass too early: a key pressed then reaches no shortcut button
+    yet and is lost. A selector the page renders last closes that window.
+    """
+    page.goto(url)
+    page.wait_for_selector(ready, state="visible", timeout=timeout)
+    wait_for_app_idle(page, timeout)
+
+
+# The Label page draws its shortcut buttons after the sentence; Undo is the last of them.
+LABEL_PAGE_READY = ".st-key-undo"
+
+
 @pytest.fixture
 def server(tmp_path):
     started = StreamlitServer(tmp_path / "data", {"WORKER_AUTOSTART": "0"})

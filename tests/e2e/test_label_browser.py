@@ -10,7 +10,7 @@ from core.config import Settings
 from core.db import open_database
 from core.demo import DEMO_PROJECT_NAME
 from core.projects import get_project, project_stats
-from tests.e2e.conftest import wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, open_page, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +25,7 @@ def _sentence(page) -> str:
 
 
 def test_keyboard_labelling_undo_and_reload(server, page, test_output):
-    page.goto(f"{server.url}/?user=e2e")
-    wait_for_app_idle(page)
-    expect(page.locator(".st-key-sentence")).to_be_visible()
+    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
     before = _stats(server).labelled
     page.screenshot(path=str(test_output / "label-page.png"), full_page=True)
 
@@ -48,8 +46,8 @@ def test_keyboard_labelling_undo_and_reload(server, page, test_output):
     assert _stats(server).labelled == before + 4
 
     page.reload()
+    page.wait_for_selector(LABEL_PAGE_READY, state="visible")
     wait_for_app_idle(page)
-    expect(page.locator(".st-key-sentence")).to_be_visible()
     stats = _stats(server)
     assert stats.labelled == before + 4
     progress = page.get_by_test_id("stMain").get_by_text(re.compile(rf"^{stats.labelled} / {stats.total} labelled"))

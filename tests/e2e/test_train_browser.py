@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import StreamlitServer, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,8 +24,7 @@ def server_with_worker(tmp_path):
 
 def test_retrain_from_the_browser(server_with_worker, page, test_output):
     server = server_with_worker
-    page.goto(f"{server.url}/?user=e2e")
-    wait_for_app_idle(page)
+    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
     for key in ["1", "2", "1"]:
         current = page.locator(".st-key-sentence").inner_text()
         page.locator(".st-key-sentence").click()
