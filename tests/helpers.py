@@ -1,11 +1,14 @@
 """Small, original test data and helpers shared by the integration and slow tests."""
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from core.importing import ImportRow, ParsedFile, commit_import
 
@@ -93,3 +96,27 @@ def fake_succeeded_run(db, project_id: int, version: int, p1_of, activate: bool 
         if activate:
             session.get(Project, project_id).active_run_id = run.id
         return run.id
+
+
+VIOLENT_WORDS = {"shoved", "slapped", "grabbed", "kicked", "threw", "pinned", "punched", "pulled", "scratched",
+                 "hit", "pushed", "choked"}
+
+
+class CountingEncoder:
+    """A deterministic bag-of-words stand-in for the sentence body that counts what it encodes: a
+    violence-word dimension plus hashed words. The real body is exercised in tests/slow."""
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def __call__(self, texts):
+        self.encoded += len(texts)
+        out = []
+        for text in texts:
+            words = text.lower().strip(".").split()
+            v = np.zeros(16)
+            v[0] = 3.0 * sum(w in VIOLENT_WORDS for w in words)
+            for w in words:
+                v[1 + int(hashlib.md5(w.encode()).hexdigest(), 16) % 15] += 0.3
+            out.append(v + 0.01)
+        return np.array(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from core.demo import DEMO_PROJECT_NAME
 from core.labeling import history
 from core.projects import get_project, project_stats
-from ui.common import get_db
+from ui.common import get_db, safe_text
 
 
 def _stats():
@@ -80,3 +80,27 @@ def test_data_page_bad_labels_show_a_clear_error(make_app):
     at.text_input(key="new_labels").input("only")
     next(b for b in at.button if b.label == "Create project").click().run()
     assert any("at least two labels" in e.value for e in at.error)
+
+
+def test_most_useful_first_serves_the_precomputed_order_and_says_why(make_app):
+    from core.labeling import QueueFilter, next_sentence
+    from core.suggestions import refresh_suggestions, suggestion_for
+    from tests.helpers import CountingEncoder
+
+    at = make_app()  # the first start creates the demo project, with some pre-labelled sentences
+    db = get_db()
+    project = get_project(db, DEMO_PROJECT_NAME)
+    refresh_suggestions(db, project.id, "base", CountingEncoder())  # what the worker does between runs
+    first = next_sentence(db, project.id, order="useful", queue_filter=QueueFilter())
+    second = next_sentence(db, project.id, order="useful", queue_filter=QueueFilter(), exclude_ids=[first.id])
+    plain = next_sentence(db, project.id, order="document", queue_filter=QueueFilter())
+    assert first.id != plain.id  # otherwise the order would not be under test
+
+    at.selectbox(key="label_order").set_value("useful").run()
+    assert not at.exception
+    assert at.session_state["current_id"] == first.id
+    reason = suggestion_for(db, first.id).reason
+    assert reason.startswith(("model unsure", "random"))
+    assert "Why this one: " + safe_text(reason) in [c.value for c in at.caption]  # escaped, never markup
+    at.button(key="label-0").click().run()
+    assert at.session_state["current_id"] == second.id

@@ -5,8 +5,6 @@ body is exercised in tests/slow); everything downstream of it is the production 
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -22,27 +20,8 @@ from core.suggestions import (
     store_suspects,
     suggestion_for,
 )
-from tests.helpers import make_labelled_project
+from tests.helpers import CountingEncoder, make_labelled_project
 
-VIOLENT_WORDS = {"shoved", "slapped", "grabbed", "kicked", "threw", "pinned", "punched", "pulled", "scratched",
-                 "hit", "pushed", "choked"}
-
-
-class CountingEncoder:
-    def __init__(self) -> None:
-        self.encoded = 0
-
-    def __call__(self, texts):
-        self.encoded += len(texts)
-        out = []
-        for text in texts:
-            words = text.lower().strip(".").split()
-            v = np.zeros(16)
-            v[0] = 3.0 * sum(w in VIOLENT_WORDS for w in words)
-            for w in words:
-                v[1 + int(hashlib.md5(w.encode()).hexdigest(), 16) % 15] += 0.3
-            out.append(v + 0.01)
-        return np.array(out)
 
 
 def test_embeddings_are_cached_by_model_and_text_hash(db, project):
