@@ -45,15 +45,20 @@ def rank_useful(
     seed: int = 0,
     clusters: int = 0,
     labelled_counts: Sequence[int] | None = None,
+    balanced_ratio: float = 0.8,
 ) -> list[Pick]:
     """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
     of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
     sample stays honest. Returns every id exactly once.
 
-    With `labelled_counts` (labels already given, per label), each uncertain slot goes to the label
-    with the fewest labels so far, counting the picks before it by their predicted label: the least
-    sure sentence the model predicts as that label. A label set that drifts towards one label teaches
-    the model a skewed prior, and a rare label is exactly what a moderation team must find."""
+    With `labelled_counts` (labels already given, per label; the app always passes them), uncertainty
+    serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
+    labels of the most common one (counting the picks queued before, by predicted label), a slot takes
+    the least sure sentence the model predicts as that scarce label (or, when none is left, the one
+    likeliest to be it); once the labels are balanced, it takes a random sentence. Measured on SST-2 (bench/bench_active.py): when the label a team looks
+    for is rare, this finds it and needs 0.4 of random picking's labels; on a balanced pool, serving
+    the least sure sentences taught the model less than random ones (ambiguous sentences make poor
+    SetFit pairs), so balanced label sets get random picks."""
     n = len(ids)
     if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
         raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
@@ -61,19 +66,28 @@ def rank_useful(
         raise InvalidInput("random_share must be at least 0 and below 1.")
     if labelled_counts is not None and len(labelled_counts) != probs.shape[1]:
         raise InvalidInput("labelled_counts needs one count per label.")
+    if not 0.0 < balanced_ratio <= 1.0:
+        raise InvalidInput("balanced_ratio must be above 0 and at most 1.")
     if n == 0:
         return []
     rng = np.random.default_rng(seed)
     by_margin = list(np.argsort(margins(probs), kind="stable"))
     if embeddings is not None and clusters and n > clusters:
         by_margin = _round_robin_over_clusters(by_margin, embeddings, clusters, seed)
-    position = np.empty(n, dtype=int)
-    position[by_margin] = np.arange(n)
     predicted = probs.argmax(axis=1)
-    # One margin-ordered queue per predicted label when balancing, else one queue for everything.
-    queues: dict[int, list[int]] = {}
-    for i in by_margin:
-        queues.setdefault(int(predicted[i]) if labelled_counts is not None else -1, []).append(i)
+    # Without label counts, one queue: least margin first. With them, one queue per label: the
+    # sentences the model calls that label, least sure first, then all others, likeliest of that
+    # label first (a model trained on a skewed label set may call nothing the scarce label).
+    queues: dict[int, list[int]] = {-1: by_margin}
+    if labelled_counts is not None:
+        queues = {}
+        for c in range(probs.shape[1]):
+            others = np.flatnonzero(predicted != c)
+            queues[c] = [i for i in by_margin if predicted[i] == c] + list(others[np.argsort(-probs[others, c], kind="stable")])
+    positions = {}
+    for key, queue in queues.items():
+        positions[key] = np.empty(n, dtype=int)
+        positions[key][queue] = np.arange(n)
     cursors = dict.fromkeys(queues, 0)
     counts = np.array(labelled_counts if labelled_counts is not None else [0] * probs.shape[1], dtype=float)
     random_order = list(rng.permutation(n))
@@ -90,40 +104,54 @@ def rank_useful(
         recent.append(i)
         del recent[:-window]
 
+    relaxed: set[int] = set()
+
     def next_from(key: int) -> int | None:
-        """The queue's next sentence that is not a near-duplicate of a recent pick."""
-        queue = queues[key]
-        while cursors[key] < len(queue):
-            i = queue[cursors[key]]
-            cursors[key] += 1
-            if taken[i]:
-                continue
-            if embeddings is not None and recent and float(np.max(embeddings[recent] @ embeddings[i])) > similarity_cutoff:
-                deferred.append(i)
-                continue
-            return i
-        return None
+        """The queue's next sentence that is not a near-duplicate of a recent pick. Once only such
+        near-duplicates remain, they are served in queue order without the rule (sorted once: a
+        queue holds every sentence, so what is left then is exactly the deferred ones)."""
+        while True:
+            queue = queues[key]
+            while cursors[key] < len(queue):
+                i = queue[cursors[key]]
+                cursors[key] += 1
+                if taken[i]:
+                    continue
+                if (key not in relaxed and embeddings is not None and recent
+                        and float(np.max(embeddings[recent] @ embeddings[i])) > similarity_cutoff):
+                    deferred.append(i)
+                    continue
+                return i
+            if key in relaxed:
+                return None
+            relaxed.add(key)
+            queues[key] = sorted({i for i in deferred if not taken[i]}, key=positions[key].__getitem__)
+            cursors[key] = 0
+
+    def take_random(reason: str) -> None:
+        while taken[random_order[-1]]:
+            random_order.pop()
+        take(random_order.pop(), reason)
 
     while len(picks) < n:
         if every and (len(picks) + 1) % every == 0:
-            while taken[random_order[-1]]:
-                random_order.pop()
-            take(random_order.pop(), "random (keeps the sample honest)")
+            take_random("random (keeps the sample honest)")
             continue
-        chosen = None
-        for key in sorted(queues, key=lambda k: counts[k] if k >= 0 else 0.0):
-            chosen = next_from(key)
-            if chosen is not None:
-                break
+        key = -1
+        if labelled_counts is not None:
+            key = int(np.argmin(counts))
+            if counts[key] >= balanced_ratio * counts.max():
+                take_random("random (the labels are balanced)")
+                continue
+        chosen = next_from(key)
         if chosen is None:
-            # Only near-duplicates remain: serve them in margin order, without the diversity rule.
-            deferred = sorted((i for i in deferred if not taken[i]), key=lambda i: position[i])
-            if not deferred:
-                break
-            chosen = deferred.pop(0)
-        reason = _unsure_reason(probs[chosen], names)
-        if labelled_counts is not None and counts[predicted[chosen]] < 0.5 * counts.max():
-            reason += f"; few {names[predicted[chosen]]} labels so far"
+            break  # every sentence is served
+        if key < 0:
+            reason = _unsure_reason(probs[chosen], names)
+        elif predicted[chosen] == key:
+            reason = f"{_unsure_reason(probs[chosen], names)}; few {names[key]} labels so far"
+        else:
+            reason = f"likeliest {names[key]} left ({probs[chosen, key]:.2f}); few {names[key]} labels so far"
         take(chosen, reason)
     return picks
 

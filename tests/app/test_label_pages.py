@@ -100,7 +100,7 @@ def test_most_useful_first_serves_the_precomputed_order_and_says_why(make_app):
     assert not at.exception
     assert at.session_state["current_id"] == first.id
     reason = suggestion_for(db, first.id).reason
-    assert reason.startswith(("model unsure", "random"))
+    assert reason.startswith(("model unsure", "likeliest", "random"))
     assert "Why this one: " + safe_text(reason) in [c.value for c in at.caption]  # escaped, never markup
     at.button(key="label-0").click().run()
     assert at.session_state["current_id"] == second.id

@@ -111,11 +111,43 @@ def test_label_counts_send_uncertain_slots_to_the_label_with_fewer_labels():
     assert sorted(p.sentence_id for p in picks) == ids
 
 
-def test_equal_label_counts_alternate_between_predicted_labels():
-    p_violence = np.array([0.49, 0.48, 0.47, 0.60, 0.65, 0.70])
+def test_uncertainty_only_serves_a_skewed_label_set():
+    # Least-sure sentences taught SetFit less than random ones on a balanced pool (bench_active.py),
+    # so an uncertain pick only goes to the scarce label while the labels are skewed: counting the
+    # labels given plus the picks queued before (by predicted label), min < 0.8 * max.
+    p_violence = np.random.default_rng(2).random(60)
     probs = np.stack([1 - p_violence, p_violence], axis=1)
-    picks = rank_useful(list(range(6)), probs, None, NAMES, random_share=0.0, labelled_counts=[4, 4])
-    assert [p.sentence_id for p in picks] == [0, 3, 1, 4, 2, 5]
-    assert all("few" not in p.reason for p in picks)
+    predicted = probs.argmax(axis=1)
+    picks = rank_useful(list(range(60)), probs, None, NAMES, random_share=0.0, labelled_counts=[20, 20], seed=1)
+    assert picks[0].reason == "random (the labels are balanced)"
+    counts = [20, 20]
+    for pick in picks[:40]:
+        skewed = min(counts) < 0.8 * max(counts)
+        assert pick.reason.startswith("model unsure") == skewed
+        if skewed:
+            assert predicted[pick.sentence_id] == int(np.argmin(counts))
+        counts[predicted[pick.sentence_id]] += 1
+    assert sum(p.reason.startswith("random") for p in picks[:40]) >= 20
+    assert sorted(p.sentence_id for p in picks) == list(range(60))
+    assert picks == rank_useful(list(range(60)), probs, None, NAMES, random_share=0.0, labelled_counts=[20, 20], seed=1)
+    # [5, 3] is skewed: the least sure predicted-violence sentence comes first.
+    skew = rank_useful(list(range(60)), probs, None, NAMES, random_share=0.0, labelled_counts=[5, 3])
+    violence = [i for i in np.argsort(np.abs(probs[:, 1] - probs[:, 0])) if predicted[i] == 1]
+    assert skew[0].sentence_id == violence[0] and skew[0].reason.endswith("few violence labels so far")
+
+
+def test_a_scarce_label_the_model_never_predicts_gets_its_likeliest_sentences():
+    # A head trained on a skewed label set may call nothing the scarce label: the queue then serves
+    # the sentences likeliest to be it, not a random sample.
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.95, 0.05]])
+    picks = rank_useful([0, 1, 2, 3], probs, None, NAMES, random_share=0.0, labelled_counts=[10, 1])
+    assert [p.sentence_id for p in picks] == [2, 1, 0, 3]
+    assert picks[0].reason == "likeliest violence left (0.30); few violence labels so far"
+
+
+def test_bad_label_counts_are_refused():
+    probs = np.array([[0.5, 0.5]])
     with pytest.raises(InvalidInput):
-        rank_useful(list(range(6)), probs, None, NAMES, labelled_counts=[4])
+        rank_useful([0], probs, None, NAMES, labelled_counts=[4])
+    with pytest.raises(InvalidInput):
+        rank_useful([0], probs, None, NAMES, labelled_counts=[4, 4], balanced_ratio=0.0)
