@@ -92,6 +92,10 @@ def stop_workers(data_dir: Path) -> None:
 def wait_for_app_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    # Buttons bind their keyboard shortcuts in React effects, which run after the paint that made
+    # them visible; on a busy machine a key pressed in between reaches no binding (CI lost one).
+    # Two animation frames and a task let those effects run first. An event-loop turn, not a sleep.
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0))))")
 
 
 def open_page(page, url: str, ready: str, timeout: float = 60_000) -> None:
