@@ -55,10 +55,12 @@ def rank_useful(
     serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
     labels of the most common one (counting the picks queued before, by predicted label), a slot takes
     the least sure sentence the model predicts as that scarce label (or, when none is left, the one
-    likeliest to be it); once the labels are balanced, it takes a random sentence. Measured on SST-2 (bench/bench_active.py): when the label a team looks
-    for is rare, this finds it and needs 0.4 of random picking's labels; on a balanced pool, serving
-    the least sure sentences taught the model less than random ones (ambiguous sentences make poor
-    SetFit pairs), so balanced label sets get random picks."""
+    likeliest to be it); once the labels are balanced, it takes a random sentence.
+
+    Why, as measured on SST-2 (bench/bench_active.py): on a pool where the label a team looks for is
+    rare, this labels almost three times as many of it and needs 0.38 of random picking's labels; on
+    a balanced pool, the least sure sentences taught the model less than random ones (ambiguous
+    sentences make poor SetFit pairs), so a balanced label set gets random picks."""
     n = len(ids)
     if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
         raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
