@@ -26,6 +26,7 @@ def _sentence(page) -> str:
 
 def test_keyboard_labelling_undo_and_reload(server, page, test_output):
     open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
+    expect(page.locator(".st-key-sentence")).to_be_visible()
     before = _stats(server).labelled
     page.screenshot(path=str(test_output / "label-page.png"), full_page=True)
 
@@ -48,6 +49,7 @@ def test_keyboard_labelling_undo_and_reload(server, page, test_output):
     page.reload()
     page.wait_for_selector(LABEL_PAGE_READY, state="visible")
     wait_for_app_idle(page)
+    expect(page.locator(".st-key-sentence")).to_be_visible()
     stats = _stats(server)
     assert stats.labelled == before + 4
     progress = page.get_by_test_id("stMain").get_by_text(re.compile(rf"^{stats.labelled} / {stats.total} labelled"))
