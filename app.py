@@ -22,9 +22,10 @@ _first_start()
 # Cheap (one query and a non-blocking flock): keeps a worker alive so Retrain always has one.
 ensure_worker(get_settings(), get_db())
 
+LABEL_PAGE_TITLE = "Label"
 pages = {
     "Label": [
-        st.Page("pages/label.py", title="Label", icon=":material/keyboard:", default=True),
+        st.Page("pages/label.py", title=LABEL_PAGE_TITLE, icon=":material/keyboard:", default=True),
         st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
         st.Page("pages/check.py", title="Check labels", icon=":material/fact_check:"),
     ],
@@ -60,10 +61,13 @@ with st.sidebar:
         if chosen != project.id:
             st.session_state["project_id"] = chosen
             st.rerun()
-        stats = project_stats(get_db(), project.id)
-        st.caption(f"**{stats.labelled} / {stats.total}** labelled")
-        for label in project.labels:
-            st.caption(f"{label.value} · {safe_text(label.name)}: **{stats.per_label.get(label.value, 0)}**")
+        # The Label page labels inside a fragment that reruns without the sidebar, so counts here would
+        # lag behind the page's own progress line; that page shows the counts once, where they stay current.
+        if navigation.title != LABEL_PAGE_TITLE:
+            stats = project_stats(get_db(), project.id)
+            st.caption(f"**{stats.labelled} / {stats.total}** labelled")
+            for label in project.labels:
+                st.caption(f"{label.value} · {safe_text(label.name)}: **{stats.per_label.get(label.value, 0)}**")
         conflicts = len(label_conflicts(get_db(), project.id))
         if conflicts:
             st.caption(f"Moderators disagree on **{conflicts}** sentence(s): see **Check labels**.")
