@@ -1,9 +1,11 @@
 """AppTest for the Train, Predictions, Evaluation and Compare pages on the demo project."""
 from __future__ import annotations
 
+import pytest
+
 from core.demo import DEMO_PROJECT_NAME
 from core.labeling import history
-from core.projects import get_project
+from core.projects import get_project, project_stats
 from core.runs import list_runs
 from db.models import RunStatus
 from tests.helpers import fake_succeeded_run
@@ -12,6 +14,13 @@ from ui.common import get_db
 
 def _project():
     return get_project(get_db(), DEMO_PROJECT_NAME)
+
+
+def _sentences():
+    from db.models import Sentence
+
+    with get_db().read() as session:
+        return list(session.query(Sentence).filter(Sentence.project_id == _project().id))
 
 
 def _two_runs():
@@ -46,16 +55,52 @@ def test_train_page_seed_preset_and_advanced_validation(make_app):
     assert list_runs(get_db(), _project().id) == []
 
 
-def test_predictions_page_lists_and_accepts_in_place(make_app):
+def test_predictions_page_lists_a_page_and_filters(make_app):
     at = make_app()
     _two_runs()
     at.switch_page("pages/predictions.py").run()
     [table] = at.dataframe
     assert len(table.value) == 50
-    assert any("Page 1 of 4" in c.value for c in at.caption)
+    assert any("Page 1 of 4 · 189 sentences" in c.value for c in at.caption)
     at.selectbox(key="pred_agree").set_value("unlabelled").run()
-    assert any("sentences" in c.value for c in at.caption)
+    unlabelled = 189 - project_stats(get_db(), _project().id).labelled
+    assert any(f"· {unlabelled} sentences" in c.value for c in at.caption)
+
+
+def test_predictions_page_accepts_the_selected_prediction_in_place(make_app):
+    at = make_app()
+    _two_runs()
+    at.switch_page("pages/predictions.py").run()
+    at.selectbox(key="pred_agree").set_value("unlabelled").run()
+    first = at.dataframe[0].value.iloc[0]
+    # What a click on the table's first row sends back to the script.
+    at.session_state["pred-table-0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    accept = at.button(key="pred-accept")
+    assert accept.label == f"Accept: {first['predicted']}"
+    accept.click().run()
     assert not at.exception
+    sentence_id = next(s.id for s in _sentences() if s.text == first["text"])
+    [act] = history(get_db(), sentence_id)
+    expected = next(label.value for label in _project().labels if label.name == first["predicted"])
+    assert (act.label, act.source, act.annotator) == (expected, "review", "tester")
+
+
+def test_predictions_page_bulk_accepts_after_confirmation(make_app):
+    at = make_app()
+    _two_runs()
+    at.switch_page("pages/predictions.py").run()
+    before = project_stats(get_db(), _project().id).labelled
+    at.slider(key="bulk_conf").set_value(0.75).run()  # unlabelled sentences score 0.8 for "other"
+    start = at.button(key="bulk_start")
+    n = int(start.label.split()[1])
+    assert n > 0
+    start.click().run()
+    assert any(f"This labels **{n}** sentences" in w.value for w in at.warning)
+    assert project_stats(get_db(), _project().id).labelled == before  # nothing saved before "Yes"
+    at.button(key="bulk_yes").click().run()
+    assert not at.exception
+    assert project_stats(get_db(), _project().id).labelled == before + n
 
 
 def test_evaluation_page_shows_metrics_matrix_and_misclassified(make_app):
@@ -65,7 +110,10 @@ def test_evaluation_page_shows_metrics_matrix_and_misclassified(make_app):
     assert not at.exception
     labels = [m.label for m in at.metric]
     assert "Accuracy (current labels)" in labels
-    assert at.toggle(key="eval_norm") is not None
+    norm = at.toggle(key="eval_norm")
+    assert norm.value is False
+    norm.set_value(True).run()
+    assert not at.exception and at.toggle(key="eval_norm").value is True
     at.selectbox(key="eval_run").set_value(a).run()
     assert not at.exception
     assert any("Misclassified" in s.value for s in at.subheader)
@@ -76,10 +124,15 @@ def test_evaluation_threshold_is_saved_on_the_version(make_app):
     at = make_app()
     a, b = _two_runs()
     at.switch_page("pages/evaluation.py").run()
-    at.button(key="eval_use_target").click().run()
+    use = at.button(key="eval_use_target")
+    suggested = float(use.label.split()[1])
+    # Version 2 scores every violent sentence 0.9 and every other one 0.2: any threshold in (0.2, 0.9]
+    # keeps recall at 1.0 and precision at 1.0.
+    assert 0.2 < suggested <= 0.9
+    use.click().run()
     assert not at.exception
     run = next(r for r in list_runs(get_db(), _project().id) if r.id == b)
-    assert run.threshold is not None
+    assert run.threshold == pytest.approx(suggested, abs=5e-4)
 
 
 def test_compare_page_lists_flipped_predictions(make_app):
