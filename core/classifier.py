@@ -1,6 +1,11 @@
 """The small interface the rest of the code talks to; SetFit is one implementation (core/setfit_adapter.py).
 
 Nothing here imports torch, so the web process can use these types without loading a model.
+
+The contract every classifier keeps: probabilities come back with one column per *project* label, in
+label-value order (label values are 0..n-1, core/projects.py), whatever subset of labels the head was
+trained on. A head fitted without examples of a label has no column for it; `align_proba` puts each
+column it does have under its label and gives the missing ones probability 0.
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from core.params import TrainingParams
 
 
 class RunCancelled(Exception):
@@ -42,8 +49,45 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
+def align_proba(probs: np.ndarray, classes: Sequence[int] | np.ndarray | None, n_labels: int) -> np.ndarray:
+    """A head's probabilities as an (n, n_labels) array in label-value order.
+
+    `classes` are the label values of the head's columns (sklearn's `classes_`), e.g. [0, 2] for a head
+    that never saw label 1: column 0 goes under label 0, column 1 under label 2, label 1 gets 0. Without
+    `classes` (a head that does not record them) the columns must already be the labels in order.
+    """
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 2:
+        raise ValueError(f"probabilities must be a 2-d array, got shape {probs.shape}")
+    if classes is None:
+        classes = range(probs.shape[1])
+    columns = [int(c) for c in classes]
+    if len(columns) != probs.shape[1]:
+        raise ValueError(f"{probs.shape[1]} probability columns but {len(columns)} classes")
+    outside = [c for c in columns if not 0 <= c < n_labels]
+    if outside:
+        raise ValueError(f"the head knows label values {outside} that the project's {n_labels} labels do not have")
+    aligned = np.zeros((probs.shape[0], n_labels))
+    aligned[:, columns] = probs
+    return aligned
+
+
+def head_classes(head) -> list[int] | None:
+    """The label values a fitted head's probability columns stand for, when it records them."""
+    classes = getattr(head, "classes_", None)
+    return None if classes is None else [int(c) for c in classes]
+
+
 class Classifier(Protocol):
-    labels: list[str]
+    """What the worker needs from a model: train, score (aligned to the project's labels), embed, save."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def known_labels(self) -> list[int]:
+        """The label values the trained head has seen examples of."""
+        ...
 
     def fit(
         self,
@@ -52,8 +96,25 @@ class Classifier(Protocol):
         test_texts: Sequence[str],
         test_labels: Sequence[int],
         hooks: TrainingHooks,
+        params: TrainingParams | None = None,
     ) -> FitResult: ...
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), len(labels)) probabilities in label-value order."""
+        ...
+
+    def predict_proba_from_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Like predict_proba, on embeddings this classifier's `embed` produced."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def save(self, directory: Path) -> None: ...
+
+
+class ClassifierFactory(Protocol):
+    """How the worker gets classifiers: a fresh one over the base model, or a saved version."""
+
+    def new(self, label_names: list[str], params: TrainingParams) -> Classifier: ...
+
+    def load(self, directory: Path) -> Classifier: ...

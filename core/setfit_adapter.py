@@ -20,8 +20,17 @@ from datasets import Dataset  # noqa: E402
 from setfit import SetFitModel, Trainer, TrainingArguments  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from core.classifier import FitResult, LoggedLoss, RunCancelled, TrainingHooks  # noqa: E402
+from core.classifier import (  # noqa: E402
+    FitResult,
+    LoggedLoss,
+    RunCancelled,
+    TrainingHooks,
+    align_proba,
+    head_classes,
+)
 from core.params import TrainingParams  # noqa: E402
+
+CARD_FILE = "README.md"
 
 
 def set_threads(n: int) -> None:
@@ -64,12 +73,34 @@ class _HooksCallback(TrainerCallback):
 
 
 class SetFitClassifier:
+    """A SetFitModel whose probabilities always have one column per project label (core/classifier.py).
+
+    The model carries the project's label names (SetFit's `labels`, saved in config_setfit.json), so a
+    loaded version knows how many labels its project had even when its head saw fewer of them."""
+
     def __init__(self, model: SetFitModel) -> None:
         self.model = model
 
     @property
     def labels(self) -> list[str]:
         return list(self.model.labels or [])
+
+    @property
+    def n_labels(self) -> int:
+        if self.model.labels:
+            return len(self.model.labels)
+        classes = head_classes(self.model.model_head)  # a model saved without label names
+        return max(classes) + 1 if classes else 2
+
+    @property
+    def known_labels(self) -> list[int]:
+        classes = head_classes(self.model.model_head)
+        return list(range(self.n_labels)) if classes is None else classes
+
+    @property
+    def labels_without_examples(self) -> list[str]:
+        known = set(self.known_labels)
+        return [name for value, name in enumerate(self.labels) if value not in known]
 
     @classmethod
     def from_base(cls, base_model: str, labels: list[str], base_model_name: str, max_length: int = 256) -> "SetFitClassifier":
@@ -135,25 +166,61 @@ class SetFitClassifier:
             accuracy = None
             if has_eval:
                 hooks.on_phase("evaluating on the test split")
+                # SetFit's evaluate compares head.predict (class values) with the labels: no column mix-up.
                 accuracy = float(trainer.evaluate()["accuracy"])
             return FitResult(eval_accuracy=accuracy, train_seconds=train_seconds,
                              total_steps=callback.max_steps)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
-            return np.zeros((0, len(self.labels) or 2))
-        probs = self.model.predict_proba(list(texts), batch_size=batch_size, as_numpy=True)
-        return np.asarray(probs, dtype=float)
+            return np.zeros((0, self.n_labels))
+        return self.predict_proba_from_embeddings(self.embed(texts, batch_size=batch_size))
 
     def predict_proba_from_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """The head alone, on embeddings this model's body produced (cached ones included)."""
-        return np.asarray(self.model.model_head.predict_proba(embeddings), dtype=float)
+        if len(embeddings) == 0:
+            return np.zeros((0, self.n_labels))
+        head = self.model.model_head
+        probs = head.predict_proba(embeddings)
+        if isinstance(probs, torch.Tensor):  # a differentiable head: one column per label already
+            probs = probs.detach().cpu().numpy()
+        return align_proba(probs, head_classes(head), self.n_labels)
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return np.asarray(self.model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(str(directory))
+        _note_labels_without_examples(Path(directory) / CARD_FILE, self.labels_without_examples)
+
+
+def _note_labels_without_examples(card: Path, missing: list[str]) -> None:
+    """SetFit's card lists the labels it saw training examples of; say which project labels it did not
+    see, since they are in the model's `labels` and get probability 0 in every prediction."""
+    if not missing or not card.is_file():
+        return
+    names = ", ".join(f"`{name}`" for name in missing)
+    note = (f"\n**Labels without training examples:** {names}. These project labels had no examples in the "
+            "training data: the model never predicts them and gives them probability 0.\n")
+    text = card.read_text(encoding="utf-8")
+    anchor = text.find("\n## Uses")
+    text = text + note if anchor < 0 else text[:anchor] + "\n" + note + text[anchor:]
+    card.write_text(text, encoding="utf-8")
+
+
+class SetFitFactory:
+    """The worker's source of SetFit classifiers (core.classifier.ClassifierFactory)."""
+
+    def __init__(self, base_model: str, base_model_name: str, torch_threads: int) -> None:
+        self.base_model = base_model
+        self.base_model_name = base_model_name
+        set_threads(torch_threads)
+
+    def new(self, label_names: list[str], params: TrainingParams) -> SetFitClassifier:
+        return SetFitClassifier.from_base(self.base_model, label_names, self.base_model_name, params.max_length)
+
+    def load(self, directory: Path) -> SetFitClassifier:
+        return SetFitClassifier.load(directory)
 
 
 def effective_max_steps(params: TrainingParams, n_train: int) -> int:
