@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -181,24 +184,129 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- training (issue: one-click retraining) -------------------------------------------------------
 
-def _run_json(run) -> dict:
+# Switches these libraries read when they are imported, so they are set before the first heavy
+# import: a headless user sees our progress line, not their bars and notices.
+_QUIET_ENV = {
+    "TQDM_DISABLE": "1",  # every tqdm bar: transformers' "Loading weights", the trainer's, evaluation's
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # datasets' "Map:" bars
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def _quiet_env() -> None:
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _quiet_training_libraries() -> None:
+    """Silence third-party chatter in a process that trains; call before anything imports setfit."""
+    import warnings
+
+    _quiet_env()
+    # Library upgrade notices (e.g. sentence_transformers.losses moving) say nothing to a moderator.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true but no accelerator")
+    import logging
+
+    from core import setfit_adapter  # noqa: F401  (the heavy import, which the training needs anyway)
+
+    # Importing setfit turns its logging up to INFO (setfit/data.py), and at INFO every base model
+    # load prints "model_head.pkl not found ..., initialising classification head with random
+    # weights": expected (the head is trained next), and it alarms people for nothing. WARNING is
+    # setfit's own default.
+    logging.getLogger("setfit").setLevel(logging.WARNING)
+
+
+def _run_json(run, worker_id: str | None = None) -> dict:
+    from db.models import RunStatus, utcnow
+
+    heartbeat_age = None
+    if run.status == RunStatus.running and run.heartbeat_at is not None:
+        heartbeat_age = round((utcnow() - run.heartbeat_at).total_seconds(), 1)
+    eta = run.eta_seconds
     return {"run_id": run.id, "version": run.version, "status": run.status.value, "preset": run.preset,
             "n_train": run.n_train, "n_test": run.n_test, "accuracy": run.accuracy, "error": run.error,
             "metrics": run.metrics, "model_dir": run.model_dir, "active": run.is_active,
-            "activation_note": run.activation_note}
+            "activation_note": run.activation_note,
+            "phase": run.phase, "step": run.progress_step, "total_steps": run.progress_total,
+            "eta_seconds": None if eta is None else round(eta), "heartbeat_age_seconds": heartbeat_age,
+            "worker": worker_id}
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def _progress_text(run) -> str:
+    """Where an active run stands: `fine-tuning the sentence encoder: step 12/57, ETA 20 s`."""
+    from db.models import RunStatus
+
+    if run.status == RunStatus.queued:
+        return "queued: waiting for a worker"
+    what = run.phase or run.status.value
+    if not run.progress_total:
+        return what
+    eta = run.eta_seconds
+    return (f"{what}: step {run.progress_step}/{run.progress_total}"
+            + (f", ETA {_format_seconds(eta)}" if eta is not None and run.progress_step < run.progress_total else ""))
+
+
+def _settle_runs(settings: Settings, db: Database) -> None:
+    """Fail runs whose worker stopped heartbeating (kill -9, a crash), as the Train page does, so
+    no command shows or waits on a run that is "running" with nobody running it."""
+    from core.runs import mark_lost_runs
+
+    for run_id in mark_lost_runs(db, settings.worker_lost_after_seconds):
+        print(f"note: run {run_id} failed: its worker stopped sending heartbeats", file=sys.stderr)
+
+
+def _follow_run(settings: Settings, db: Database, run_id: int, out, stop: threading.Event | None = None,
+                poll_seconds: float = 0.5) -> None:
+    """Print a progress line to `out` whenever the run's phase or step moves (steps at most once a
+    second), until the run ends or `stop` is set."""
+    from core.runs import get_run
+
+    last_key, last_step, last_step_print = None, None, 0.0
+    while stop is None or not stop.is_set():
+        _settle_runs(settings, db)
+        run = get_run(db, run_id)
+        if not run.status.is_active:
+            return
+        key = (run.status, run.phase, run.progress_total)
+        now = time.monotonic()
+        if key != last_key or (run.progress_step != last_step and now - last_step_print >= 1.0):
+            print(f"v{run.version} {_progress_text(run)}", file=out, flush=True)
+            last_key, last_step, last_step_print = key, run.progress_step, now
+        time.sleep(poll_seconds)
 
 
 @command("worker")
 def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    from core.worker import main as worker_main
+    from core.launcher import fail_runs_of_this_process, parent_to_watch, stop_on_sigterm, watch_parent
 
-    return worker_main(settings, db, once=args.once)
+    _quiet_env()  # its output goes to DATA_DIR/worker.log, where progress bars are only noise
+    stop_on_sigterm()
+    parent = parent_to_watch()
+    if parent is not None:
+        watch_parent(parent)  # started by the app: stop when the app is gone
+    try:
+        from core.worker import main as worker_main
+
+        return worker_main(settings, db, once=args.once)
+    except KeyboardInterrupt:
+        return 0  # stopped before its loop began
+    finally:
+        failed = fail_runs_of_this_process(db)
+        if failed:
+            print(f"worker stopped: runs {failed} marked failed", file=sys.stderr, flush=True)
 
 
 @command("train")
 def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    import time
-
     from core.params import preset
     from core.projects import get_project
     from core.runs import alive_workers, get_run, request_retrain
@@ -211,46 +319,94 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
             raise AppError(f"--param takes key=value, got {item!r}.")
         overrides[key.strip()] = value.strip()
     params = preset(args.preset).with_overrides(overrides)
+    _settle_runs(settings, db)  # a lost run would otherwise refuse the new one as "already running"
     run = request_retrain(db, project.id, params, args.preset if not overrides else "custom", requested_by="cli")
     if not args.wait:
         _print_json(_run_json(run))
         return 0
-    if not alive_workers(db, settings.worker_lost_after_seconds):
-        from core.worker import TrainingWorker
-
-        import contextlib
-
-        worker = TrainingWorker(settings, db)
-        worker.register()
-        # Training libraries print progress to stdout; keep stdout for the JSON result alone.
+    if alive_workers(db, settings.worker_lost_after_seconds):
         try:
-            with contextlib.redirect_stdout(sys.stderr):
-                if worker.claim_next(run.id) is not None:
-                    worker.execute_any(run.id)
-        finally:
-            worker.stop()
-    while get_run(db, run.id).status.is_active:
-        time.sleep(1.0)
+            _follow_run(settings, db, run.id, sys.stderr)
+        except KeyboardInterrupt:
+            print(f"stopped waiting; run {run.id} goes on in the worker (follow it with `runs`)", file=sys.stderr)
+            return 130
+    else:
+        try:
+            _train_here(settings, db, run.id)
+        except KeyboardInterrupt:
+            from core.launcher import fail_runs_of_this_process
+
+            fail_runs_of_this_process(db)
+            print(f"interrupted: run {run.id} marked failed", file=sys.stderr)
+            return 130
     final = get_run(db, run.id)
-    _print_json(_run_json(final))
+    _print_json(_run_json(final, _worker_of(db, final.id)))
     return 0 if final.status.value == "succeeded" else 1
+
+
+def _train_here(settings: Settings, db: Database, run_id: int) -> None:
+    """Train in this process (no worker is alive), with the progress line on stderr and the
+    libraries' own output (trainer log dicts, warnings) in DATA_DIR/worker.log, as a worker's."""
+    import contextlib
+
+    _quiet_training_libraries()
+    from core.worker import TrainingWorker
+
+    err = sys.stderr
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow_run, args=(settings, db, run_id, err, stop), daemon=True)
+    worker = TrainingWorker(settings, db)
+    worker.register()
+    settings.ensure_dirs()
+    try:
+        with open(settings.data_dir / "worker.log", "a", encoding="utf-8", buffering=1) as log, \
+                contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            print(f"--- `python -m core train` trains run {run_id} in process {os.getpid()}", file=log)
+            if worker.claim_next(run_id) is not None:
+                follower.start()
+                worker.execute_any(run_id)
+    finally:
+        stop.set()
+        worker.stop()
+    if follower.is_alive():
+        follower.join(timeout=5)
+    else:
+        _follow_run(settings, db, run_id, err)  # another worker took it first: wait for that one
+
+
+def _worker_of(db: Database, run_id: int) -> str | None:
+    from core.launcher import run_workers
+
+    return run_workers(db, [run_id]).get(run_id)
 
 
 @command("runs")
 def cmd_runs(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.launcher import run_workers
     from core.projects import get_project
     from core.runs import list_runs
+    from db.models import RunStatus
 
     project = get_project(db, args.project)
+    _settle_runs(settings, db)
     runs = list_runs(db, project.id)
+    workers = run_workers(db, [r.id for r in runs])
     if args.json:
-        _print_json([_run_json(r) for r in runs])
+        _print_json([_run_json(r, workers.get(r.id)) for r in runs])
         return 0
     for r in runs:
         acc = "-" if r.accuracy is None else f"{r.accuracy:.3f}"
         mark = "*" if r.is_active else " "
-        print(f"{mark} v{r.version:<3} run {r.id:<4} {r.status.value:<10} {r.preset:<6} train={r.n_train:<5} "
-              f"test={r.n_test:<5} acc={acc}  {r.created_at:%Y-%m-%d %H:%M}")
+        line = (f"{mark} v{r.version:<3} run {r.id:<4} {r.status.value:<10} {r.preset:<6} train={r.n_train:<5} "
+                f"test={r.n_test:<5} acc={acc}  {r.created_at:%Y-%m-%d %H:%M}")
+        if r.status == RunStatus.running:
+            info = _run_json(r, workers.get(r.id))
+            age = info["heartbeat_age_seconds"]
+            line += (f"\n      {_progress_text(r)}; heartbeat "
+                     f"{'-' if age is None else _format_seconds(age)} ago; worker {info['worker'] or '-'}")
+        elif r.status == RunStatus.failed and r.error:
+            line += f"\n      {r.error}"
+        print(line)
     if not runs:
         print("no runs yet")
     return 0
@@ -262,6 +418,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, db: Database) -> i
     from core.projects import get_project
 
     project = get_project(db, args.project)
+    _settle_runs(settings, db)
     n = predict_file(settings, db, project, Path(args.input), Path(args.output), args.run)
     print(f"wrote {n} predictions to {args.output}")
     return 0
