@@ -33,6 +33,10 @@ class RunAlreadyActive(TrainingRefused):
     pass
 
 
+class NothingChanged(TrainingRefused):
+    """The labels and parameters are those of a version already trained: training would repeat it exactly."""
+
+
 class ModelIntegrityError(AppError):
     """A saved model's files do not match what the run recorded."""
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput, NotFound, RunAlreadyActive, TrainingRefused
+from core.classifier import RunCancelled
+from core.errors import InvalidInput, NothingChanged, NotFound, RunAlreadyActive, TrainingRefused
 from core.params import TrainingParams
 from db.engine import Database
-from db.models import LossPoint, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
+from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
 
 # SetFit learns from pairs; fewer than this many training examples of a label gives it nothing to contrast.
 MIN_TRAIN_PER_LABEL = 4
@@ -135,10 +138,35 @@ def check_trainable(snapshot: Snapshot, label_names: dict[int, str]) -> None:
         )
 
 
+def _refuse_if_unchanged(session: Session, project: Project, snapshot: Snapshot, params: TrainingParams) -> None:
+    """Training is seeded: a kept version's labels and parameters again give the very same model."""
+    same = [
+        run for run in session.scalars(select(TrainingRun).where(
+            TrainingRun.project_id == project.id, TrainingRun.kind == "train",
+            TrainingRun.status == RunStatus.succeeded, TrainingRun.snapshot_hash == snapshot.digest,
+        ).order_by(TrainingRun.id.desc()))
+        if TrainingParams.from_json(run.params_json) == params
+    ]
+    if not same:
+        return
+    twin = next((run for run in same if run.id == project.active_run_id), same[0])
+    which = ("the active version" if twin.id == project.active_run_id else "version") + f" {twin.version}"
+    promote = "" if twin.id == project.active_run_id else f" (promote version {twin.version} if you want that model)"
+    raise NothingChanged(
+        f"No label has changed since {which}, and these are the parameters it was trained with, so retraining "
+        f"would give the same model again{promote}. Label or correct some sentences first, or choose another "
+        "preset or parameters (another seed trains a different model)."
+    )
+
+
 def request_retrain(
-    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "", kind: str = "train"
+    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "", kind: str = "train",
+    force: bool = False,
 ) -> RunInfo:
-    """Queue a run over the labels as they are now. One queued-or-running run per project."""
+    """Queue a run over the labels as they are now. One queued-or-running run per project.
+
+    Raises NothingChanged when the labels and parameters are those of a version already trained (the
+    active one, or another kept one), unless `force`."""
     with db.write() as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -155,6 +183,8 @@ def request_retrain(
             )
         snapshot = take_snapshot(session, project_id)
         check_trainable(snapshot, {label.value: label.name for label in project.labels})
+        if kind == "train" and not force:
+            _refuse_if_unchanged(session, project, snapshot, params)
         version = (session.scalar(select(func.max(TrainingRun.version)).where(TrainingRun.project_id == project_id)) or 0) + 1
         run = TrainingRun(
             project_id=project_id, version=version, kind=kind, status=RunStatus.queued, preset=preset,
@@ -249,16 +279,95 @@ def cancel_run(db: Database, run_id: int) -> RunInfo:
     return get_run(db, run_id)
 
 
+# -- which version is active --------------------------------------------------------------------------
+#
+# `_make_active` is the only code that assigns Project.active_run_id (tests/integration/test_activation.py
+# checks the source for any other), and it refuses any run that has not succeeded, in the transaction
+# that makes the change. A run only becomes succeeded in `finish_run`, after everything else it had to do.
+
+
+def _make_active(session: Session, run: TrainingRun, note: str) -> None:
+    if run.status != RunStatus.succeeded or not run.model_dir:
+        raise InvalidInput(f"Version {run.version} has no model ({run.status.value}); only succeeded runs can be active.")
+    session.get(Project, run.project_id).active_run_id = run.id
+    run.activation_note = note
+
+
 def set_active(db: Database, project_id: int, run_id: int, note: str) -> None:
     """Promote or roll back: any succeeded run of the project can become the active model."""
     with db.write() as session:
         run = session.get(TrainingRun, run_id)
         if run is None or run.project_id != project_id:
             raise NotFound(f"Run {run_id} is not a run of this project.")
-        if run.status != RunStatus.succeeded or not run.model_dir:
-            raise InvalidInput(f"Version {run.version} has no model ({run.status.value}); only succeeded runs can be active.")
-        session.get(Project, project_id).active_run_id = run_id
-        run.activation_note = note
+        _make_active(session, run, note)
+
+
+def activation_decision(new_accuracy: float | None, current: RunInfo | None) -> tuple[bool, str]:
+    """The rule for a newly trained version: active when its test accuracy is at least the active one's.
+    Returns (activate?, the note the Versions table shows)."""
+    if current is None:
+        return True, "active: the project's first model"
+    if new_accuracy is None:
+        return False, "not activated: no labelled test sentences to compare it with the active model"
+    old = current.accuracy
+    if old is None:
+        return True, "active"
+    if new_accuracy >= old:
+        return True, f"active: test accuracy {new_accuracy:.3f} ≥ version {current.version}'s {old:.3f}"
+    return False, (f"not activated: test accuracy {new_accuracy:.3f} is below the active version "
+                   f"{current.version}'s {old:.3f}; promote it by hand if you prefer it")
+
+
+def finish_run(
+    db: Database, run_id: int, metrics: dict, model_dir: str, head_sha256: str,
+    then: Callable[[Session, bool], None] | None = None,
+) -> bool:
+    """A run's last step, in one transaction: mark it succeeded with its metrics and model, apply the
+    activation rule, and make the run's remaining writes (`then(session, activated)`, e.g. the new
+    version's suggestions). Either all of it commits or none: a run is never active without having
+    succeeded, nor succeeded without the rest. Returns whether the run became the active model.
+
+    Refuses a run that is no longer running (failed as "worker lost" meanwhile) and honours a cancel
+    that arrived after the worker's last check."""
+    with db.write() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise NotFound(f"No training run {run_id}.")
+        if run.status != RunStatus.running:
+            raise InvalidInput(f"Version {run.version} is {run.status.value}, not running; its model is not kept.")
+        if run.cancel_requested:
+            raise RunCancelled()
+        project = session.get(Project, run.project_id)
+        current = session.get(TrainingRun, project.active_run_id) if project.active_run_id else None
+        run.status, run.finished_at, run.phase = RunStatus.succeeded, utcnow(), ""
+        run.metrics_json, run.model_dir, run.head_sha256 = json.dumps(metrics), model_dir, head_sha256
+        run.progress_step = run.progress_total
+        activate, note = activation_decision(metrics.get("accuracy"),
+                                             None if current is None else _info(current, current.id))
+        if activate:
+            _make_active(session, run, note)
+        else:
+            run.activation_note = note
+        if then is not None:
+            then(session, activate)
+        return activate
+
+
+def end_run(db: Database, run_id: int, status: RunStatus, error: str, log: str | None = None) -> bool:
+    """End a queued or running run as failed or cancelled: no model, no predictions. A run that already
+    ended keeps its outcome (a succeeded run is never turned failed). Returns whether it changed."""
+    if status not in (RunStatus.failed, RunStatus.cancelled):
+        raise ValueError(f"end_run ends runs as failed or cancelled, not {status.value}")
+    with db.write() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None or not run.status.is_active:
+            return False
+        run.status, run.finished_at, run.phase, run.error = status, utcnow(), "", error
+        run.model_dir, run.head_sha256 = None, None
+        if log is not None:
+            run.log = log
+        session.execute(delete(Prediction).where(Prediction.run_id == run_id))
+        return True
 
 
 def mark_lost_runs(db: Database, lost_after_seconds: float) -> list[int]:

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
 from core.active import out_of_fold_probs, rank_useful, suspect_labels
+from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
 from core.labeling import label_conflicts, save_label
 from db.engine import Database
@@ -87,9 +89,24 @@ def project_sentences(db: Database, project_id: int) -> ProjectSentences:
 
 # -- suggestions and the useful queue --------------------------------------------------------------
 
-def store_suggestions(db: Database, project_id: int, ids: Sequence[int], probs: np.ndarray, embeddings: np.ndarray | None,
-                      labels: Sequence[int | None], names: Sequence[str], model_key: str, seconds: float) -> None:
-    """Replace the project's suggestions and re-rank the unlabelled sentences."""
+@dataclass(frozen=True)
+class SuggestionBatch:
+    """A project's suggestions and useful-queue ranks, computed and ready to be written."""
+
+    project_id: int
+    rows: list[dict]
+    labelled: int
+    model_key: str
+    seconds: float
+
+
+def prepare_suggestions(project_id: int, ids: Sequence[int], probs: np.ndarray, embeddings: np.ndarray | None,
+                        labels: Sequence[int | None], names: Sequence[str], model_key: str, seconds: float) -> SuggestionBatch:
+    """Suggestions from probabilities with one column per project label (core.classifier.align_proba),
+    and the unlabelled sentences ranked for "most useful first"."""
+    if probs.shape != (len(ids), len(names)):
+        raise ValueError(f"suggestions need one probability per sentence and project label: got {probs.shape} "
+                         f"for {len(ids)} sentences and {len(names)} labels")
     unlabelled = [i for i, label in enumerate(labels) if label is None]
     counts = np.bincount(np.array([label for label in labels if label is not None], dtype=int), minlength=len(names))
     ranked = rank_useful([ids[i] for i in unlabelled], probs[unlabelled],
@@ -102,19 +119,31 @@ def store_suggestions(db: Database, project_id: int, ids: Sequence[int], probs: 
          "rank": rank_of.get(sid, (None, ""))[0], "reason": rank_of.get(sid, (None, ""))[1]}
         for sid, p in zip(ids, probs)
     ]
+    return SuggestionBatch(project_id, rows, sum(1 for label in labels if label is not None), model_key, seconds)
+
+
+def write_suggestions(session: Session, batch: SuggestionBatch) -> None:
+    """Replace the project's suggestions, inside the caller's transaction."""
+    project_id = batch.project_id
+    session.execute(delete(Suggestion).where(Suggestion.project_id == project_id))
+    for start in range(0, len(batch.rows), 5000):
+        session.execute(insert(Suggestion), batch.rows[start:start + 5000])
+    newest = session.scalar(select(func.max(Annotation.id)).join(Sentence).where(Sentence.project_id == project_id)) or 0
+    state = session.get(SuggestionState, project_id)
+    if state is None:
+        session.add(SuggestionState(project_id=project_id, model_key=batch.model_key, labelled_count=batch.labelled,
+                                    annotation_id=newest, seconds=batch.seconds))
+    else:
+        state.model_key, state.labelled_count, state.annotation_id = batch.model_key, batch.labelled, newest
+        state.refreshed_at, state.seconds = utcnow(), batch.seconds
+
+
+def store_suggestions(db: Database, project_id: int, ids: Sequence[int], probs: np.ndarray, embeddings: np.ndarray | None,
+                      labels: Sequence[int | None], names: Sequence[str], model_key: str, seconds: float) -> None:
+    """Replace the project's suggestions and re-rank the unlabelled sentences."""
+    batch = prepare_suggestions(project_id, ids, probs, embeddings, labels, names, model_key, seconds)
     with db.write() as session:
-        session.execute(delete(Suggestion).where(Suggestion.project_id == project_id))
-        for start in range(0, len(rows), 5000):
-            session.execute(insert(Suggestion), rows[start:start + 5000])
-        labelled = sum(1 for label in labels if label is not None)
-        newest = session.scalar(select(func.max(Annotation.id)).join(Sentence).where(Sentence.project_id == project_id)) or 0
-        state = session.get(SuggestionState, project_id)
-        if state is None:
-            session.add(SuggestionState(project_id=project_id, model_key=model_key, labelled_count=labelled,
-                                        annotation_id=newest, seconds=seconds))
-        else:
-            state.model_key, state.labelled_count, state.annotation_id = model_key, labelled, newest
-            state.refreshed_at, state.seconds = utcnow(), seconds
+        write_suggestions(session, batch)
 
 
 def refresh_due(db: Database, project_id: int) -> str | None:
@@ -151,8 +180,7 @@ def refresh_suggestions(db: Database, project_id: int, model_key: str, encode: E
     y = np.array([data.labels[i] for i in labelled])
     head = LogisticRegression(max_iter=1000)
     head.fit(emb[labelled], y)
-    probs = np.zeros((len(data.ids), len(data.names)))
-    probs[:, head.classes_] = head.predict_proba(emb)
+    probs = align_proba(head.predict_proba(emb), head_classes(head), len(data.names))
     seconds = time.perf_counter() - started
     store_suggestions(db, project_id, data.ids, probs, emb, data.labels, data.names, model_key, seconds)
     return seconds
@@ -183,27 +211,44 @@ def suggestion_status(db: Database, project_id: int) -> SuggestionState | None:
 
 # -- suspected label errors and the check queue ------------------------------------------------------
 
-def store_suspects(db: Database, project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
-                   labels: Sequence[int | None], n_classes: int) -> int:
-    """Out-of-fold probabilities of logistic heads on the given embeddings, ranked by confident learning.
-    The worker passes base-model embeddings: a body fine-tuned on the labels has memorized them."""
+def find_suspects(project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
+                  labels: Sequence[int | None], n_classes: int) -> list[dict] | None:
+    """Out-of-fold probabilities of logistic heads on the given embeddings (one column per project label,
+    0 for a label without examples), ranked by confident learning; the Suspect rows to write, or None
+    when there are too few labels to check (the earlier suspects then stay)."""
     labelled = [i for i, label in enumerate(labels) if label is not None]
-    y = np.array([labels[i] for i in labelled])
+    y = np.array([labels[i] for i in labelled], dtype=int)
     try:
         oof = out_of_fold_probs(embeddings[labelled], y, n_classes)
     except InvalidInput:
+        return None
+    return [
+        {"project_id": project_id, "sentence_id": ids[labelled[s.index]], "run_id": run_id, "given_label": s.given,
+         "suggested_label": s.suggested, "score": s.score,
+         "probs_json": json.dumps([round(float(x), 4) for x in oof[s.index]])}
+        for s in suspect_labels(oof, y)
+    ]
+
+
+def write_suspects(session: Session, project_id: int, rows: list[dict] | None) -> None:
+    """Replace the project's suspects, inside the caller's transaction."""
+    if rows is None:
+        return
+    session.execute(delete(Suspect).where(Suspect.project_id == project_id))
+    if rows:
+        session.execute(insert(Suspect), rows)
+
+
+def store_suspects(db: Database, project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
+                   labels: Sequence[int | None], n_classes: int) -> int:
+    """Find and store suspected label errors. The worker passes base-model embeddings: a body fine-tuned
+    on the labels has memorized them."""
+    rows = find_suspects(project_id, run_id, ids, embeddings, labels, n_classes)
+    if rows is None:
         return 0
-    found = suspect_labels(oof, y)
     with db.write() as session:
-        session.execute(delete(Suspect).where(Suspect.project_id == project_id))
-        if found:
-            session.execute(insert(Suspect), [
-                {"project_id": project_id, "sentence_id": ids[labelled[s.index]], "run_id": run_id, "given_label": s.given,
-                 "suggested_label": s.suggested, "score": s.score,
-                 "probs_json": json.dumps([round(float(x), 4) for x in oof[s.index]])}
-                for s in found
-            ])
-    return len(found)
+        write_suspects(session, project_id, rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -20,22 +21,24 @@ import numpy as np
 
 from sqlalchemy import select, update
 
-from core.classifier import LoggedLoss, RunCancelled, TrainingHooks
+from core.classifier import Classifier, ClassifierFactory, LoggedLoss, RunCancelled, TrainingHooks
 from core.config import Settings
 from core.errors import AppError
 from core.evaluation import compute_metrics
 from core.model_store import publish, remove_temp_dirs, temp_dir_for
 from core.params import TrainingParams
-from core.runs import mark_lost_runs
+from core.runs import end_run, finish_run, mark_lost_runs
 from core.suggestions import (
     LEARNING_CURVE_FRACTIONS,
     cached_embeddings,
+    find_suspects,
     model_key_for,
+    prepare_suggestions,
     project_sentences,
     refresh_due,
     refresh_suggestions,
-    store_suggestions,
-    store_suspects,
+    write_suggestions,
+    write_suspects,
 )
 from db.engine import Database
 from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
@@ -51,13 +54,14 @@ class Job:
     params: TrainingParams
     train: list[tuple[str, int]]
     test: list[tuple[str, int]]
+
+
 PREDICT_BATCH = 512
 
 
-
-
 class TrainingWorker:
-    def __init__(self, settings: Settings, db: Database, worker_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database, worker_id: str | None = None,
+                 classifiers: ClassifierFactory | None = None) -> None:
         self.settings = settings
         self.db = db
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -65,7 +69,17 @@ class TrainingWorker:
         self._stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self._encoder_key: str | None = None
-        self._encoder_model = None
+        self._encoder_model: Classifier | None = None
+        self._classifier_factory = classifiers
+
+    def _classifiers(self) -> ClassifierFactory:
+        """SetFit unless a test passed another factory; the heavy import happens here, in the worker only."""
+        if self._classifier_factory is None:
+            from core.setfit_adapter import SetFitFactory
+
+            self._classifier_factory = SetFitFactory(self.settings.base_model, self.settings.base_model_name,
+                                                     self.settings.torch_threads)
+        return self._classifier_factory
 
     # -- liveness -------------------------------------------------------------------------------
     def register(self) -> None:
@@ -115,8 +129,21 @@ class TrainingWorker:
         if self.settings.models_dir.is_dir():
             debris = [r for r in self._temp_run_ids() if r not in running]
             remove_temp_dirs(self.settings.models_dir, debris)
+            self._remove_unkept_model_dirs()
         if lost:
             log.warning("marked runs %s failed: worker lost", lost)
+
+    def _remove_unkept_model_dirs(self) -> None:
+        """A worker killed between publishing a model and finishing its run leaves MODELS_DIR/<id>/ of a run
+        that then failed ("worker lost"): delete those. Folders of unknown runs are left alone."""
+        ids = [int(path.name) for path in self.settings.models_dir.iterdir() if path.is_dir() and path.name.isdigit()]
+        if not ids:
+            return
+        with self.db.read() as session:
+            ended = list(session.scalars(select(TrainingRun.id).where(
+                TrainingRun.id.in_(ids), TrainingRun.status.in_([RunStatus.failed, RunStatus.cancelled]))))
+        for run_id in ended:
+            shutil.rmtree(self.settings.models_dir / str(run_id), ignore_errors=True)
 
     def _temp_run_ids(self) -> list[int]:
         ids = []
@@ -156,17 +183,15 @@ class TrainingWorker:
     def _encoder(self, model_key: str):
         """The body that produced `model_key` embeddings, kept loaded between refreshes."""
         if self._encoder_key != model_key:
-            from core import setfit_adapter
             from core.model_store import verified_model_dir
 
-            setfit_adapter.set_threads(self.settings.torch_threads)
             if model_key == "base":
-                model = setfit_adapter.SetFitClassifier.from_base(self.settings.base_model, ["0", "1"], self.settings.base_model_name)
+                model = self._classifiers().new(["0", "1"], TrainingParams())  # only its body is used
             else:
                 with self.db.read() as session:
                     run = session.get(TrainingRun, int(model_key.removeprefix("run-")))
                     model_dir, sha = run.model_dir, run.head_sha256
-                model = setfit_adapter.SetFitClassifier.load(verified_model_dir(model_dir, sha))
+                model = self._classifiers().load(verified_model_dir(model_dir, sha))
             self._encoder_key, self._encoder_model = model_key, model
         return self._encoder_model.embed
 
@@ -217,9 +242,6 @@ class TrainingWorker:
             if not test:
                 raise AppError("A learning curve needs labelled test sentences to measure accuracy on.")
             random.Random(params.seed).shuffle(train)
-            from core import setfit_adapter
-
-            setfit_adapter.set_threads(self.settings.torch_threads)
             points = []
             self._update_run(run_id, progress_step=0, progress_total=len(LEARNING_CURVE_FRACTIONS))
             for step, fraction in enumerate(LEARNING_CURVE_FRACTIONS, start=1):
@@ -227,11 +249,10 @@ class TrainingWorker:
                 if len({l for _, l in subset}) < 2:
                     continue
                 self._update_run(run_id, phase=f"training on {len(subset)} labels ({fraction:.0%})")
-                classifier = setfit_adapter.SetFitClassifier.from_base(
-                    self.settings.base_model, label_names, self.settings.base_model_name, params.max_length)
+                classifier = self._classifiers().new(label_names, params)
                 classifier.fit([t for t, _ in subset], [l for _, l in subset], [], [],
                                TrainingHooks(should_cancel=lambda: self._cancel_requested(run_id)), params)
-                probs = classifier.predict_proba([t for t, _ in test])
+                probs = classifier.predict_proba([t for t, _ in test])  # one column per project label
                 accuracy = float(np.mean([label_values[int(p.argmax())] == l for p, (_, l) in zip(probs, test)]))
                 points.append({"fraction": fraction, "n_labels": len(subset), "accuracy": accuracy})
                 self._update_run(run_id, progress_step=step, metrics_json=json.dumps({"points": points}))
@@ -239,12 +260,11 @@ class TrainingWorker:
                              activation_note="learning curve (no model version is kept)")
             return RunStatus.succeeded
         except RunCancelled:
-            self._update_run(run_id, status=RunStatus.cancelled, finished_at=utcnow(), phase="", error="cancelled by a moderator")
+            end_run(self.db, run_id, RunStatus.cancelled, "cancelled by a moderator")
             return RunStatus.cancelled
         except Exception as error:  # the job records every failure; the worker keeps serving
             log.exception("learning curve %s failed", run_id)
-            self._update_run(run_id, status=RunStatus.failed, finished_at=utcnow(), phase="",
-                             error=_plain_error(error), log=traceback.format_exc())
+            end_run(self.db, run_id, RunStatus.failed, _plain_error(error), traceback.format_exc())
             return RunStatus.failed
         finally:
             self.current_run_id = None
@@ -279,69 +299,80 @@ class TrainingWorker:
         )
 
     def execute(self, run_id: int) -> RunStatus:
+        """Train, measure, save, score, check labels, then finish: the run becomes succeeded (and maybe
+        active) only in the last step, so a failure anywhere before leaves the active model as it was
+        and no model folder behind."""
         self.current_run_id = run_id
         temp_dir: Path | None = None
+        published: Path | None = None
         try:
             job = self._load_job(run_id)
-            label_values, label_names, params, train, test = job.label_values, job.label_names, job.params, job.train, job.test
-            project_id = job.project_id
-
-            from core import setfit_adapter  # the heavy import happens here, in the worker only
-
-            setfit_adapter.set_threads(self.settings.torch_threads)
             hooks = self._hooks(run_id)
-            classifier = setfit_adapter.SetFitClassifier.from_base(
-                self.settings.base_model, label_names, self.settings.base_model_name, params.max_length
-            )
-            # Label values are 0..n-1 in order, so they index the label names the model carries.
-            result = classifier.fit([t for t, _ in train], [l for _, l in train],
-                                    [t for t, _ in test], [l for _, l in test], hooks, params)
-            if self._cancel_requested(run_id):
-                raise RunCancelled()
-
-            metrics: dict = {"train_seconds": round(result.train_seconds, 2)}
-            if test:
-                probs = classifier.predict_proba([t for t, _ in test])
-                predicted = [label_values[i] for i in probs.argmax(axis=1)]
-                metrics.update(compute_metrics([l for _, l in test], predicted, label_values))
+            classifier, metrics = self._train(run_id, job, hooks)
 
             hooks.on_phase("saving the model")
             temp_dir = temp_dir_for(self.settings.models_dir, run_id)
             classifier.save(temp_dir)
-            model_dir, head_sha = publish(temp_dir, self.settings.models_dir, run_id)
-            temp_dir = None
 
             hooks.on_phase("scoring every sentence")
-            data = project_sentences(self.db, project_id)
+            data = project_sentences(self.db, job.project_id)
             embeddings = cached_embeddings(self.db, model_key_for(run_id), data.hashes, data.texts, classifier.embed)
             probs = classifier.predict_proba_from_embeddings(embeddings)
-            self._store_predictions(run_id, data.ids, probs, label_values)
+            self._store_predictions(run_id, data.ids, probs, job.label_values)
+
             hooks.on_phase("looking for suspicious labels")
             # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
             # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
             base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
-            store_suspects(self.db, project_id, run_id, data.ids, base, data.labels, len(label_values))
-            activated = self._finish(run_id, project_id, metrics, str(model_dir), head_sha)
-            if activated:
-                # The new version's own probabilities are the freshest suggestions there are.
-                store_suggestions(self.db, project_id, data.ids, probs, embeddings, data.labels, label_names,
-                                  model_key_for(run_id), 0.0)
+            suspects = find_suspects(job.project_id, run_id, data.ids, base, data.labels, len(job.label_values))
+            # The new version's own probabilities are the freshest suggestions there are (kept if it is activated).
+            suggestions = prepare_suggestions(job.project_id, data.ids, probs, embeddings, data.labels, data.names,
+                                              model_key_for(run_id), 0.0)
+            if self._cancel_requested(run_id):
+                raise RunCancelled()
+
+            published, head_sha = publish(temp_dir, self.settings.models_dir, run_id)
+            temp_dir = None
+
+            def then(session, activated: bool) -> None:
+                write_suspects(session, job.project_id, suspects)
+                if activated:
+                    write_suggestions(session, suggestions)
+
+            finish_run(self.db, run_id, metrics, str(published), head_sha, then)
+            published = None  # kept: the run succeeded
             return RunStatus.succeeded
         except RunCancelled:
-            self._update_run(run_id, status=RunStatus.cancelled, finished_at=utcnow(), phase="",
-                             error="cancelled by a moderator")
+            end_run(self.db, run_id, RunStatus.cancelled, "cancelled by a moderator")
             return RunStatus.cancelled
         except Exception as error:  # the run records every failure; the worker itself keeps serving
             log.exception("run %s failed", run_id)
-            self._update_run(run_id, status=RunStatus.failed, finished_at=utcnow(), phase="",
-                             error=_plain_error(error), log=traceback.format_exc())
+            end_run(self.db, run_id, RunStatus.failed, _plain_error(error), traceback.format_exc())
             return RunStatus.failed
         finally:
             if temp_dir is not None:
                 remove_temp_dirs(self.settings.models_dir, [run_id])
+            if published is not None:  # published, but the run did not succeed: no version to keep
+                shutil.rmtree(published, ignore_errors=True)
             self.current_run_id = None
 
+    def _train(self, run_id: int, job: Job, hooks: TrainingHooks) -> tuple[Classifier, dict]:
+        """Fit a fresh classifier on the snapshot's train split; metrics on its test split."""
+        classifier = self._classifiers().new(job.label_names, job.params)
+        result = classifier.fit([t for t, _ in job.train], [l for _, l in job.train],
+                                [t for t, _ in job.test], [l for _, l in job.test], hooks, job.params)
+        if self._cancel_requested(run_id):
+            raise RunCancelled()
+        metrics: dict = {"train_seconds": round(result.train_seconds, 2)}
+        if job.test:
+            probs = classifier.predict_proba([t for t, _ in job.test])  # one column per project label
+            predicted = [job.label_values[i] for i in probs.argmax(axis=1)]
+            metrics.update(compute_metrics([l for _, l in job.test], predicted, job.label_values))
+        return classifier, metrics
+
     def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: list[int]) -> None:
+        if probs.shape[1] != len(label_values):
+            raise ValueError(f"the model gave {probs.shape[1]} probabilities per sentence for {len(label_values)} labels")
         for start in range(0, len(ids), PREDICT_BATCH):
             if self._cancel_requested(run_id):
                 raise RunCancelled()
@@ -352,30 +383,6 @@ class TrainingWorker:
             ]
             with self.db.write() as session:
                 session.execute(Prediction.__table__.insert(), rows)
-
-    def _finish(self, run_id: int, project_id: int, metrics: dict, model_dir: str, head_sha: str) -> bool:
-        """Mark the run succeeded and decide whether it becomes the active model; True if it did."""
-        with self.db.write() as session:
-            run = session.get(TrainingRun, run_id)
-            project = session.get(Project, project_id)
-            run.status, run.finished_at, run.phase = RunStatus.succeeded, utcnow(), ""
-            run.metrics_json, run.model_dir, run.head_sha256 = json.dumps(metrics), model_dir, head_sha
-            run.progress_step = run.progress_total
-            current = session.get(TrainingRun, project.active_run_id) if project.active_run_id else None
-            new_acc = metrics.get("accuracy")
-            old_acc = json.loads(current.metrics_json).get("accuracy") if current and current.metrics_json else None
-            if current is None:
-                project.active_run_id, run.activation_note = run_id, "active: the project's first model"
-            elif new_acc is None:
-                run.activation_note = "not activated: no labelled test sentences to compare it with the active model"
-            elif old_acc is None or new_acc >= old_acc:
-                project.active_run_id = run_id
-                run.activation_note = (f"active: test accuracy {new_acc:.3f} ≥ version {current.version}'s "
-                                       f"{old_acc:.3f}" if old_acc is not None else "active")
-            else:
-                run.activation_note = (f"not activated: test accuracy {new_acc:.3f} is below the active "
-                                       f"version {current.version}'s {old_acc:.3f}; promote it by hand if you prefer it")
-            return project.active_run_id == run_id
 
 
 def _plain_error(error: Exception) -> str:
