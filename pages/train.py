@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import streamlit as st
 
-from core.errors import AppError
+from core.errors import AppError, NothingChanged
 from core.params import PRESET_TITLES, PRESETS, TrainingParams
 from core.runs import (
     active_run,
@@ -24,7 +24,7 @@ from core.runs import (
 )
 from core.suggestions import learning_curve_points
 from ui.charts import learning_curve_chart, loss_chart
-from ui.common import get_db, get_settings, require_project, show_error
+from ui.common import get_db, get_settings, require_project, safe_text, show_error
 
 project = require_project()
 db = get_db()
@@ -60,16 +60,38 @@ with st.expander("Advanced parameters"):
             overrides[field.name] = str(value)
 
 running = current_run(db, project.id)
+preset_name = "custom" if overrides else preset
 if st.button("Retrain", type="primary", key="retrain", icon=":material/model_training:", disabled=running is not None,
              help="Queues a run on the labels as they are now; a background worker trains it."):
     try:
         params = base.with_overrides(overrides)
-        request_retrain(db, project.id, params, "custom" if overrides else preset,
-                        requested_by=st.session_state.get("user", ""))
+        request_retrain(db, project.id, params, preset_name, requested_by=st.session_state.get("user", ""))
+    except NothingChanged as notice:
+        # Remembered with the parameters it is about: another preset or parameter needs no warning.
+        st.session_state["retrain_unchanged"] = (params.to_json(), str(notice))
     except AppError as error:
         show_error(error)
     else:
+        st.session_state.pop("retrain_unchanged", None)
         st.rerun()
+unchanged = st.session_state.get("retrain_unchanged")
+if unchanged is not None and running is None:
+    try:
+        same_params = base.with_overrides(overrides).to_json() == unchanged[0]
+    except AppError:
+        same_params = False
+    if same_params:
+        with st.container(key="retrain-unchanged"):
+            st.warning(safe_text(unchanged[1]), icon=":material/info:")
+            if st.button("Retrain anyway", key="retrain-anyway"):
+                try:
+                    request_retrain(db, project.id, base.with_overrides(overrides), preset_name,
+                                    requested_by=st.session_state.get("user", ""), force=True)
+                except AppError as error:
+                    show_error(error)
+                else:
+                    st.session_state.pop("retrain_unchanged", None)
+                    st.rerun()
 if running is not None:
     st.caption("A run is already going; wait for it or cancel it below.")
 if not alive_workers(db, settings.worker_lost_after_seconds) and not settings.worker_autostart:
@@ -115,8 +137,9 @@ else:
             "preset": r.preset if r.kind == "train" else "learning curve",
             "created": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             "train / test": f"{r.n_train} / {r.n_test}",
-            "accuracy": None if r.accuracy is None else round(r.accuracy, 4),
-            "duration (s)": None if r.duration_seconds is None else round(r.duration_seconds, 1),
+            # Text, so a run without a value shows "—" rather than the dataframe's "None".
+            "accuracy": "—" if r.accuracy is None else f"{r.accuracy:.4f}",
+            "duration (s)": "—" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
             "note": r.error or r.activation_note,
         }
         for r in runs

@@ -135,3 +135,64 @@ def test_params_validation_and_overrides():
     assert SEED_PRESET.batch_size == 8 and SEED_PRESET.num_iterations == 25 and SEED_PRESET.seed == 42
     assert SEED_PRESET.body_learning_rate == 2e-5 and SEED_PRESET.head_learning_rate == 0.01
     assert SEED_PRESET.sampling_strategy == "oversampling" and SEED_PRESET.loss == "CosineSimilarityLoss"
+
+
+def _succeeded_active(db, project_id: int, params=FAST_PRESET, kind: str = "train") -> int:
+    """Queue a run and finish it as the worker would (without training), so it is the active version."""
+    from core.runs import finish_run
+
+    run = request_retrain(db, project_id, params, "fast", kind=kind, force=True)
+    with db.write() as session:
+        session.get(TrainingRun, run.id).status = RunStatus.running
+    finish_run(db, run.id, {"accuracy": 0.75}, "/models/1", "sha")
+    return run.id
+
+
+def test_retrain_with_nothing_changed_since_the_active_version_is_refused_unless_forced(db, project):
+    from core.errors import NothingChanged
+
+    make_labelled_project(db, project)
+    first = _succeeded_active(db, project.id)
+    with pytest.raises(NothingChanged, match="No label has changed since the active version 1, and these are the "
+                                             "parameters it was trained with, so retraining would give the same model"):
+        request_retrain(db, project.id, FAST_PRESET, "fast")
+    assert [r.id for r in list_runs(db, project.id)] == [first]
+    forced = request_retrain(db, project.id, FAST_PRESET, "fast", force=True)
+    assert forced.status == RunStatus.queued and forced.version == 2
+
+
+def test_retrain_with_other_parameters_or_a_changed_label_is_queued(db, project):
+    make_labelled_project(db, project)
+    _succeeded_active(db, project.id)
+    seed_preset = request_retrain(db, project.id, SEED_PRESET, "seed")
+    assert seed_preset.version == 2
+    cancel_run(db, seed_preset.id)
+    other_seed = request_retrain(db, project.id, FAST_PRESET.with_overrides({"seed": "7"}), "custom")
+    assert other_seed.version == 3
+    cancel_run(db, other_seed.id)
+    unlabelled = int(sentence_table(db, project.id, unlabelled_only=True)[0]["id"][0])
+    save_label(db, unlabelled, 1, "ana")
+    assert request_retrain(db, project.id, FAST_PRESET, "fast").version == 4
+
+
+def test_a_learning_curve_is_not_refused_when_nothing_changed(db, project):
+    make_labelled_project(db, project)
+    _succeeded_active(db, project.id)
+    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind="learning_curve")
+    assert job.status == RunStatus.queued and job.kind == "learning_curve"
+
+
+def test_nothing_changed_also_names_a_kept_version_that_is_not_active(db, project):
+    from core.errors import NothingChanged
+    from core.runs import finish_run
+
+    make_labelled_project(db, project)
+    first = _succeeded_active(db, project.id)
+    worse = request_retrain(db, project.id, SEED_PRESET, "seed")
+    with db.write() as session:
+        session.get(TrainingRun, worse.id).status = RunStatus.running
+    assert finish_run(db, worse.id, {"accuracy": 0.5}, "/models/2", "sha") is False  # not activated
+    with pytest.raises(NothingChanged, match=r"since version 2, .* the same model again \(promote version 2 if you "
+                                             r"want that model\)"):
+        request_retrain(db, project.id, SEED_PRESET, "seed")
+    assert get_run(db, first).is_active and len(list_runs(db, project.id)) == 2

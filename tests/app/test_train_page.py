@@ -1,0 +1,79 @@
+"""AppTest for the Train page: the Versions table's empty values and Retrain when nothing changed."""
+from __future__ import annotations
+
+from core.demo import DEMO_PROJECT_NAME
+from core.params import FAST_PRESET
+from core.projects import get_project
+from core.runs import finish_run, list_runs, request_retrain
+from db.models import RunStatus, TrainingRun
+from ui.common import get_db
+
+UNCHANGED = ("No label has changed since the active version 1, and these are the parameters it was trained with, "
+             "so retraining would give the same model again.")
+
+
+def _project():
+    return get_project(get_db(), DEMO_PROJECT_NAME)
+
+
+def _active_fast_version(model_dir) -> int:
+    """Version 1 trained (as the worker would leave it) on the demo's labels as they are, fast preset."""
+    db = get_db()
+    run = request_retrain(db, _project().id, FAST_PRESET, "fast")
+    with db.write() as session:
+        session.get(TrainingRun, run.id).status = RunStatus.running
+    model_dir.mkdir()
+    assert finish_run(db, run.id, {"accuracy": 0.8125}, str(model_dir), "sha")
+    return run.id
+
+
+def _notices(at) -> list[str]:
+    """The nothing-changed warnings, as the moderator reads them (shown as escaped text, not Markdown)."""
+    return [w.value.replace("\\", "") for w in at.warning if "No label has changed" in w.value]
+
+
+def _versions_table(at):
+    [table] = [frame for frame in at.dataframe if "accuracy" in frame.value.columns]
+    return table.value
+
+
+def test_a_cancelled_run_shows_a_dash_not_none_as_its_accuracy(make_app):
+    at = make_app("pages/train.py")
+    at.button(key="retrain").click().run()
+    at.button(key="cancel").click().run()
+    at.run()
+    table = _versions_table(at)
+    assert table["status"].tolist() == ["cancelled"]
+    assert table["accuracy"].tolist() == ["—"] and table["duration (s)"].tolist() == ["—"]
+
+
+def test_retrain_with_nothing_changed_says_so_and_can_retrain_anyway(make_app, tmp_path):
+    at = make_app("pages/train.py")
+    first = _active_fast_version(tmp_path / "model-1")
+    at.run()
+    assert _versions_table(at)["accuracy"].tolist() == ["0.8125"]
+
+    at.button(key="retrain").click().run()
+    assert not at.exception
+    [notice] = _notices(at)
+    assert notice.startswith(UNCHANGED)
+    assert [r.id for r in list_runs(get_db(), _project().id)] == [first]  # nothing queued
+
+    at.button(key="retrain-anyway").click().run()
+    runs = list_runs(get_db(), _project().id)
+    assert [r.version for r in runs] == [2, 1] and runs[0].status == RunStatus.queued
+    assert _notices(at) == []
+
+
+def test_another_preset_is_queued_without_a_warning(make_app, tmp_path):
+    at = make_app("pages/train.py")
+    _active_fast_version(tmp_path / "model-1")
+    at.run()
+    at.button(key="retrain").click().run()
+    assert _notices(at)[0].startswith(UNCHANGED)
+    at.radio(key="train_preset").set_value("seed").run()
+    assert _notices(at) == []  # the warning was about the fast preset's parameters
+    at.button(key="retrain").click().run()
+    runs = list_runs(get_db(), _project().id)
+    assert [(r.version, r.preset, r.status) for r in runs] == [(2, "seed", RunStatus.queued), (1, "fast", RunStatus.succeeded)]
+    assert _notices(at) == []
