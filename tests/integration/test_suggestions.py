@@ -109,3 +109,34 @@ def test_check_queue_hides_a_suspect_whose_label_changed_since(db, project):
     store_suspects(db, project.id, 1, data.ids, emb, data.labels, 2)
     save_label(db, data.ids[idx], 1, "ana")  # fixed in the label page meanwhile
     assert data.ids[idx] not in [i.sentence_id for i in check_queue(db, project.id)]
+
+
+def test_refreshed_suggestions_map_the_head_through_its_classes_when_a_label_has_no_examples(db):
+    from tests.fakes import encode
+    from tests.three_labels import INSULT, UNLABELLED, VIOLENCE, make_three_label_project
+
+    project = make_three_label_project(db)
+    refresh_suggestions(db, project.id, "base", encode)
+    data = project_sentences(db, project.id)
+    shoved = suggestion_for(db, data.ids[data.texts.index(UNLABELLED[0])])
+    weather = suggestion_for(db, data.ids[data.texts.index(UNLABELLED[1])])
+    assert shoved.label == VIOLENCE and weather.label == 0
+    assert len(shoved.probs) == 3 and shoved.probs[INSULT] == 0.0 and weather.probs[INSULT] == 0.0
+    assert shoved.probs[VIOLENCE] > 0.5
+
+
+def test_suspects_have_one_probability_per_project_label_when_a_label_has_no_examples(db):
+    from core.labeling import save_label
+    from tests.fakes import encode
+    from tests.three_labels import INSULT, VIOLENCE, make_three_label_project
+
+    project = make_three_label_project(db)
+    data = project_sentences(db, project.id)
+    punched = data.ids[data.texts.index("He punched the referee in the face.")]
+    save_label(db, punched, 0, "ana")  # a violent sentence labelled other
+    data = project_sentences(db, project.id)
+    emb = cached_embeddings(db, "base", data.hashes, data.texts, encode)
+    assert store_suspects(db, project.id, 1, data.ids, emb, data.labels, 3) >= 1
+    [first, *_] = check_queue(db, project.id)
+    assert first.sentence_id == punched and first.suggested_label == VIOLENCE
+    assert len(first.probs) == 3 and first.probs[INSULT] == 0.0
