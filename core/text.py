@@ -265,7 +265,7 @@ def _split_document(document: str, segment: Segment, max_chars: int) -> list[str
 
 
 def split_sentences(document: str, *, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """Lines, then sentencex's rule-based boundaries inside each (see README, Import), with URLs,
-    e-mail addresses, decimal numbers and "Fig. ??" masked so they are never cut; every sentence has a
-    letter or a digit and at most max_chars characters."""
+    """Lines, then sentencex's rule-based boundaries inside each (README: Text and sentences), with
+    URLs, e-mail addresses, decimal numbers and "Fig. ??" masked so they are never cut; every sentence
+    has a letter or a digit and at most max_chars characters."""
     return _split_document(document, _segment_sentencex(), max_chars)
