@@ -216,3 +216,51 @@ def test_learning_curve_job_trains_on_growing_shares(settings, db, trainable, wo
     assert [p["n_labels"] for p in points] == [4, 9, 14, 18]
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in points)
     assert active_run(db, trainable.id) is None  # a learning curve keeps no model version
+
+
+def test_a_project_label_without_examples_gets_probability_0_and_violence_stays_violence(settings, db, tmp_path):
+    """Labels other, insult, violence with no insult examples: the head's classes are [0, 2], and every
+    probability is mapped through them (worker metrics, stored predictions, suggestions, a loaded model)."""
+    import numpy as np
+
+    from core.setfit_adapter import SetFitClassifier
+    from core.suggestions import project_sentences, suggestion_for
+    from core.worker import TrainingWorker
+    from tests.three_labels import INSULT, OTHER, TEST, UNLABELLED, VIOLENCE, make_three_label_project
+
+    project = make_three_label_project(db)
+    run = request_retrain(db, project.id, FAST_PRESET.with_overrides({"max_steps": "8", "logging_steps": "4"}), "custom")
+    worker = TrainingWorker(settings, db)
+    assert worker.claim_next(run.id) == run.id
+    assert worker.execute(run.id) == RunStatus.succeeded, get_run(db, run.id).error
+
+    done = get_run(db, run.id)
+    assert done.is_active and done.activation_note == "active: the project's first model"
+    assert done.metrics["labels"] == [0, 1, 2] and done.metrics["n_test"] == 4
+    assert done.metrics["confusion"][VIOLENCE] == [0, 0, 2]  # both violence test sentences predicted violence
+    assert done.metrics["per_label"]["1"]["support"] == 0
+
+    data = project_sentences(db, project.id)
+    with db.read() as session:
+        stored = {p.sentence_id: (p.label, json.loads(p.probs_json))
+                  for p in session.query(Prediction).filter(Prediction.run_id == run.id)}
+    assert len(stored) == 18
+    for text, label in TEST:
+        predicted, probs = stored[data.ids[data.texts.index(text)]]
+        assert predicted == (VIOLENCE if label == "violence" else OTHER), text
+    assert {len(probs) for _, probs in stored.values()} == {3}
+    assert all(probs[INSULT] == 0.0 for _, probs in stored.values())
+    shoved = suggestion_for(db, data.ids[data.texts.index(UNLABELLED[0])])
+    assert len(shoved.probs) == 3 and shoved.probs[INSULT] == 0.0
+
+    loaded = SetFitClassifier.load(Path(done.model_dir))  # what `predict` uses
+    assert loaded.labels == ["other", "insult", "violence"] and loaded.known_labels == [0, 2]
+    probs = loaded.predict_proba(["They attacked the driver with bats.", "The bakery sells fresh bread every morning."])
+    assert probs.shape == (2, 3) and probs[:, INSULT].tolist() == [0.0, 0.0]
+    assert probs.argmax(axis=1).tolist() == [VIOLENCE, OTHER]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+    card = (Path(done.model_dir) / "README.md").read_text(encoding="utf-8")
+    labels_section = card.split("### Model Labels", 1)[1].split("## Uses", 1)[0]
+    assert "| other " in labels_section and "| violence " in labels_section and "| insult " not in labels_section
+    assert "**Labels without training examples:** `insult`." in labels_section
