@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from core.launcher import PARENT_PID_ENV, WORKER_STOPPED, fail_runs_of_this_process
@@ -20,19 +19,7 @@ from core.projects import create_project
 from core.runs import get_run, request_retrain
 from db.models import RunStatus, TrainingRun, Worker, utcnow
 from tests.helpers import ROOT, env_for, make_labelled_project, wait_until
-
-
-def process_alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie (dead, not yet reaped) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+from tests.processes import process_alive
 
 
 def _worker_row(db, pid: int) -> Worker | None:
