@@ -1,16 +1,21 @@
-"""Importing sentences: parse an uploaded file, preview what it would change, then commit it.
+"""Importing sentences: read an uploaded file, preview what it would change, then commit it.
 
-Parsing is pure (bytes in, ParsedFile out) so a page can show the preview and the rejects before
-anything is written. Whole-file problems raise ImportFileError; problems with single rows become
-RejectedRow entries that name the line, so the moderator can fix them and import them again.
+Reading is core.reader's (encoding, delimiter, records with line numbers, malformed lines); this
+module gives the columns their meaning (text, label, split, document, annotator), cleans and
+merges the sentences, and resolves labels against a project. Parsing is pure (bytes in, ParsedFile
+out) so a page can show the preview and the rejects before anything is written. Whole-file problems
+raise ImportFileError; problems with single rows become RejectedRow entries that name the line, so
+the moderator can fix them and import them again.
+
+Counting, which the tests hold it to (sentence mode): every data record of the file (see
+core.reader) ends as exactly one of a sentence (new or already in the project), a duplicate merged
+into an earlier row of the same file, or a rejected row:
+`new + already_present + duplicates + rejected == records`.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -20,22 +25,38 @@ from sqlalchemy import insert, select, update
 from core.errors import ImportFileError, InvalidInput
 from core.exporting import FORMULA_PREFIXES, escape_formula
 from core.projects import ProjectInfo, get_project
+from core.reader import (
+    EXTENSIONS,
+    FORMATS,
+    TEXT_KEYS,
+    UTF8,
+    Encoding,
+    Record,
+    Table,
+    describe_delimiter,
+    find_column,
+    label_cell,
+    read_table,
+)
 from core.text import clean_text, shuffle_key, split_for_hash, split_sentences, text_hash
 from db.engine import Database
 from db.models import Annotation, Sentence, Split, utcnow
 
-FORMATS = ("csv", "tsv", "jsonl", "txt")
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
+__all__ = ["EXTENSIONS", "FORMATS"]  # re-exported: pages and the CLI list the accepted extensions
+
 MAX_TEXT_CHARS = 2000
 # Each chunk is its own write transaction, so the worker never waits long for the SQLite write lock.
 CHUNK_ROWS = 5000
-# A rejected row's raw text is shown and downloaded; a runaway row (an unclosed quote) could be megabytes.
-MAX_RAW_CHARS = 1000
+# A rejected row is shown this long on a page; the download keeps every character.
+MAX_SHOWN_CHARS = 300
 
-_TEXT_KEYS = ("text", "sentence")
-_DOC_KEYS = ("source", "document", "doc_id")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LABEL_KEYS = ("label_name", "label")  # the app's own export has both; its names never shift, its numbers can
+SPLIT_KEYS = ("split",)
+DOC_KEYS = ("source", "document", "doc_id")
+ANNOTATOR_KEYS = ("annotator",)
+REJECT_COLUMNS = ("text", "label", "split", "document", "annotator", "line", "reason")
 _DOCUMENT_SEPARATOR = "---"
+_CANDIDATE_VALUES = 9  # a column with more distinct values than a project has labels is no label column
 _SENTENCES = Sentence.__table__
 _ANNOTATIONS = Annotation.__table__
 
@@ -44,25 +65,65 @@ _ANNOTATIONS = Annotation.__table__
 class ImportRow:
     line: int
     text: str
-    label: str | None  # as written in the file; resolved against the project's labels at preview/commit
+    label: str | None  # as written in the file, `1.0` read as `1`; resolved against the project's labels later
     split: str | None  # "train", "test" or None (the app chooses from the hash)
     doc_id: str
     position: int
+    annotator: str | None = None  # from an `annotator` column; None: whoever runs the import
 
 
 @dataclass(frozen=True)
 class RejectedRow:
     line: int
-    raw: str
+    raw: str  # the row as written in the file, whole
     reason: str
+    # The row's cells, so the downloaded rejects import again once fixed. A row that could not be
+    # read at all (a stray quote, broken JSON) keeps its raw line as the text, to be fixed in place.
+    text: str | None = None
+    label: str | None = None
+    split: str | None = None
+    document: str | None = None
+    annotator: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.raw if len(self.raw) <= MAX_SHOWN_CHARS else self.raw[:MAX_SHOWN_CHARS] + "…"
 
 
 @dataclass(frozen=True)
 class ParsedFile:
     format: str
-    rows: tuple[ImportRow, ...]
+    rows: tuple[ImportRow, ...]  # the first row of each sentence, in file order
     rejected: tuple[RejectedRow, ...]
     duplicates_in_file: int
+    repeats: tuple[ImportRow, ...] = ()  # later rows with the text of an earlier one; their labels count
+    filename: str = ""
+    encoding: Encoding = UTF8
+    delimiter: str | None = None
+    sep_line: bool = False
+    records: int = 0  # data rows of the file (core.reader.Table.records)
+    lines: int = 0
+    blank_lines: int = 0
+    header_lines: int = 0
+    documents: bool = False
+    text_column: str | None = None
+    label_column: str | None = None
+    ignored_columns: tuple[str, ...] = ()
+    # Ignored columns with at most _CANDIDATE_VALUES distinct values, and those values: the preview
+    # offers one whose values are all the project's label names as the label column.
+    few_valued_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    label_notes: tuple[str, ...] = ()  # spellings read as one label ("'Insult' and 'insult ' ...")
+
+    @property
+    def delimiter_name(self) -> str:
+        return describe_delimiter(self.delimiter)
+
+
+@dataclass(frozen=True)
+class LabelConflict:
+    text: str
+    lines: tuple[int, ...]
+    votes: tuple[tuple[str, str], ...]  # (annotator, label name), in file order
 
 
 @dataclass(frozen=True)
@@ -70,17 +131,25 @@ class ImportPreview:
     parsed: ParsedFile
     new: int
     already_present: int
-    label_counts: dict[str, int]  # label name -> valid rows carrying it; labels the file never uses are absent
+    label_counts: dict[str, int]  # label name -> rows carrying it; labels the file never uses are absent
     rejected: tuple[RejectedRow, ...]  # parse rejects + rows whose label the project does not have
+    duplicates: int = 0  # rows merged into an earlier row with the same text (labels kept as annotations)
+    conflicts: tuple[LabelConflict, ...] = ()  # sentences the file gives different labels
+    label_column_candidates: tuple[str, ...] = ()  # offered when the file has no label column
+
+    @property
+    def rows_read(self) -> int:
+        return self.parsed.records
 
 
 @dataclass(frozen=True)
 class ImportResult:
     added: int
     duplicates: int  # merged inside the file + already in the project
-    labelled: int  # annotations written (new sentences with a label + existing ones whose label changed)
+    labelled: int  # annotations written (new sentences with labels + existing ones whose label changed)
     rejected: int
     rejected_rows: tuple[RejectedRow, ...]
+    conflicts: int = 0  # sentences the file gave different labels; each label is kept as an annotation
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,32 +163,31 @@ class _Collector:
     max_rows: int
     documents: bool
     rows: list[ImportRow] = field(default_factory=list)
+    repeats: list[ImportRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
-    duplicates: int = 0
-    records: int = 0
+    counted: int = 0
     _seen: set[str] = field(default_factory=set)
     _positions: dict[str, int] = field(default_factory=dict)
 
     def _count(self) -> None:
-        self.records += 1
-        if self.records > self.max_rows:
+        self.counted += 1
+        if self.counted > self.max_rows:
             what = "sentences" if self.documents else "rows"
             raise ImportFileError(
                 f"The file has more than {self.max_rows:,} {what}, the most one import takes. "
                 f"Split it into files of at most {self.max_rows:,} {what} and import them one after another."
             )
 
-    def reject(self, line: int, raw: str, reason: str) -> None:
+    def reject(self, line: int, raw: str, reason: str, **cells: str | None) -> None:
         self._count()
-        if len(raw) > MAX_RAW_CHARS:
-            raw = raw[:MAX_RAW_CHARS] + "…"
-        self.rejected.append(RejectedRow(line=line, raw=raw, reason=reason))
+        self.rejected.append(RejectedRow(line=line, raw=raw, reason=reason, **cells))
 
     def add(self, line: int, raw: str, text: str, label: str | None, split: str | None, doc_id: str,
-            spans_lines: bool = False) -> None:
+            annotator: str | None = None, spans_lines: bool = False, cells: dict | None = None) -> None:
+        cells = cells if cells is not None else {"text": text}
         cleaned = clean_text(text)
         if not cleaned:
-            self.reject(line, raw, "empty text")
+            self.reject(line, raw, "empty text", **cells)
             return
         if len(cleaned) > MAX_TEXT_CHARS:
             reason = f"longer than {MAX_TEXT_CHARS} characters ({len(cleaned):,})"
@@ -128,50 +196,19 @@ class _Collector:
                 reason += "; the row runs over several lines, check for a double quote that is never closed"
             elif not self.documents:
                 reason += "; split it into sentences, or import the file in documents mode"
-            self.reject(line, raw, reason)
+            self.reject(line, raw, reason, **cells)
             return
         self._count()
         digest = text_hash(cleaned)
+        position = self._positions.get(doc_id, 0)
+        row = ImportRow(line=line, text=cleaned, label=label, split=split, doc_id=doc_id, position=position,
+                        annotator=annotator)
         if digest in self._seen:
-            self.duplicates += 1
+            self.repeats.append(row)
             return
         self._seen.add(digest)
-        position = self._positions.get(doc_id, 0)
         self._positions[doc_id] = position + 1
-        self.rows.append(ImportRow(line=line, text=cleaned, label=label, split=split, doc_id=doc_id,
-                                   position=position))
-
-
-def _format_for(filename: str, fmt: str | None) -> str:
-    accepted = ", ".join(EXTENSIONS)
-    if fmt is not None:
-        fmt = fmt.lower().lstrip(".")
-        fmt = EXTENSIONS.get(f".{fmt}", fmt)
-        if fmt not in FORMATS:
-            raise ImportFileError(f"Unknown import format {fmt!r}; use one of {', '.join(FORMATS)}.")
-        return fmt
-    suffix = PurePath(filename).suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise ImportFileError(
-            f"Cannot tell the format of {filename!r} from its extension {suffix or '(none)'!r}. "
-            f"Accepted: {accepted}. Rename the file or choose the format explicitly."
-        )
-    return EXTENSIONS[suffix]
-
-
-def _decode(data: bytes, filename: str) -> str:
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return data[bom:].decode("utf-8")
-    except UnicodeDecodeError as err:
-        offset = bom + err.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise ImportFileError(
-            f"{filename!r} is not UTF-8 text: the byte 0x{data[offset]:02X} at byte offset {offset:,} "
-            f"(line {line}) is not valid UTF-8 (the file was probably saved as Latin-1 or Windows-1252). "
-            "Open it and save it again as UTF-8 (in Excel: Save As → \"CSV UTF-8\"; in a text editor: "
-            "Encoding → UTF-8), then upload it again."
-        ) from None
+        self.rows.append(row)
 
 
 def _split_value(raw: object) -> tuple[str | None, str | None]:
@@ -186,13 +223,6 @@ def _split_value(raw: object) -> tuple[str | None, str | None]:
     return None, f"split {value!r} is not `train` or `test`; correct it, or leave it empty to let the app choose"
 
 
-def _label_value(raw: object) -> str | None:
-    if raw is None:
-        return None
-    value = str(raw).strip()
-    return value or None
-
-
 def _unescape_formula(value: str) -> str:
     """Undo exporting.escape_formula, so an exported CSV imports back to the same sentences."""
     if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_PREFIXES:
@@ -200,138 +230,127 @@ def _unescape_formula(value: str) -> str:
     return value
 
 
-def _take_record(out: _Collector, *, line: int, raw: str, text: str, label: object, split: object,
-                 doc: object, stem: str, spans_lines: bool = False) -> None:
-    split_value, problem = _split_value(split)
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """Which column plays which part; the rest are ignored, and named."""
+
+    text: str | None
+    labels: tuple[str, ...]  # first non-empty wins: label_name, then label
+    split: str | None
+    document: str | None
+    annotator: str | None
+    ignored: tuple[str, ...]
+
+
+def _roles(columns: Sequence[str], label_column: str | None) -> _Roles:
+    text = find_column(columns, TEXT_KEYS)
+    if label_column is not None:
+        chosen = find_column(columns, (label_column.strip().casefold(),))
+        labels: tuple[str, ...] = (chosen,) if chosen is not None else ()
+    else:
+        labels = tuple(c for c in (find_column(columns, (key,)) for key in LABEL_KEYS) if c is not None)
+    split = find_column(columns, SPLIT_KEYS)
+    document = find_column(columns, DOC_KEYS)
+    annotator = find_column(columns, ANNOTATOR_KEYS)
+    used = {text, split, document, annotator, *labels}
+    return _Roles(text, labels, split, document, annotator, tuple(c for c in columns if c not in used))
+
+
+class _LabelTally:
+    """Label spellings seen, so the preview can say which were read as one label."""
+
+    def __init__(self) -> None:
+        self.spellings: dict[str, dict[str, None]] = {}
+        self.read_as: dict[str, str] = {}
+
+    def add(self, written: object, label: str) -> None:
+        shown = written if isinstance(written, str) else _json_text(written)
+        self.spellings.setdefault(label.casefold(), {})[shown] = None
+        self.read_as.setdefault(shown, label)
+
+    def notes(self) -> tuple[str, ...]:
+        notes = []
+        for spellings in self.spellings.values():
+            written = list(spellings)
+            if len(written) > 1:
+                shown = [repr(w) for w in written[:5]]
+                notes.append(f"{', '.join(shown[:-1])} and {shown[-1]} were read as one label")
+            elif written[0].strip() != self.read_as[written[0]] and not written[0].lstrip().startswith("["):
+                notes.append(f"{written[0]!r} was read as {self.read_as[written[0]]!r}")
+        return tuple(notes)
+
+
+def _json_text(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _take_record(out: _Collector, tally: _LabelTally, record: Record, roles: _Roles, stem: str,
+                 spreadsheet: bool) -> None:
+    values = record.values
+    if spreadsheet:  # every cell of a CSV export is formula-escaped (core.exporting.to_csv)
+        values = {k: _unescape_formula(v) if isinstance(v, str) else v for k, v in values.items()}
+    text_value = values.get(roles.text) if roles.text is not None else None
+    written_label = next((values[c] for c in roles.labels
+                          if values.get(c) is not None and str(values[c]).strip() not in ("", "[]")), None)
+    if written_label is None and roles.labels:
+        written_label = values.get(roles.labels[0])
+    cells = {
+        "text": _cell_text(text_value),
+        "label": _cell_text(written_label) if not isinstance(written_label, (list, dict)) else _json_text(written_label),
+        "split": _cell_text(values.get(roles.split)) if roles.split else None,
+        "document": _cell_text(values.get(roles.document)) if roles.document else None,
+        "annotator": _cell_text(values.get(roles.annotator)) if roles.annotator else None,
+    }
+    if text_value is None:
+        out.reject(record.line, record.raw, 'no "text" field', **cells)
+        return
+    if not isinstance(text_value, str):
+        out.reject(record.line, record.raw, f'"text" is a {type(text_value).__name__}, not a string', **cells)
+        return
+    text = text_value
+    split_value, problem = _split_value(values.get(roles.split) if roles.split else None)
     if problem:
-        out.reject(line, raw, problem)
+        out.reject(record.line, record.raw, problem, **cells)
         return
+    doc = values.get(roles.document) if roles.document else None
     doc_id = str(doc).strip() if doc is not None else ""
-    if not out.documents:
-        out.add(line, raw, text, _label_value(label), split_value, doc_id, spans_lines)
+    if out.documents:
+        # Documents mode: the row is a post; its label (if any) is ignored because it need not hold
+        # for every sentence in it, while its split is kept so a post never straddles train and test.
+        sentences = split_sentences(text)
+        if not sentences:
+            out.reject(record.line, record.raw, "empty text", **cells)
+            return
+        for sentence in sentences:
+            out.add(record.line, sentence, sentence, None, split_value, doc_id or f"{stem}-{record.line}",
+                    cells={"text": sentence, "split": cells["split"], "document": cells["document"]})
         return
-    # Documents mode: the row is a post; its label (if any) is ignored because it need not hold for
-    # every sentence in it, while its split is kept so a post never straddles train and test.
-    sentences = split_sentences(text)
-    if not sentences:
-        out.reject(line, raw, "empty text")
+    label, problem = label_cell(written_label)
+    if problem:
+        out.reject(record.line, record.raw, problem, **cells)
         return
-    for sentence in sentences:
-        out.add(line, sentence, sentence, None, split_value, doc_id or f"{stem}-{line}")
+    if label is not None:
+        tally.add(written_label, label)
+    annotator = (cells["annotator"] or "").strip() or None
+    out.add(record.line, record.raw, text, label, split_value, doc_id, annotator,
+            spans_lines=record.end_line > record.line, cells=cells)
 
 
-class _LineTap:
-    """Feeds lines to csv.reader and keeps them, so a rejected row can be shown as it was written."""
-
-    def __init__(self, text: str) -> None:
-        self._lines = iter(io.StringIO(text, newline=""))
-        self._taken: list[str] = []
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._taken.append(line)
-        return line
-
-    def take(self) -> str:
-        raw = "".join(self._taken).rstrip("\r\n")
-        self._taken.clear()
-        return raw
-
-
-def _parse_delimited(text: str, fmt: str, filename: str, stem: str, out: _Collector) -> None:
-    delimiter = "\t" if fmt == "tsv" else ","
-    separator_name = "tab" if fmt == "tsv" else "comma"
-    tap = _LineTap(text)
-    reader = csv.reader(tap, delimiter=delimiter)
-    header: list[str] | None = None
-    text_i = label_i = split_i = doc_i = -1
-    while True:
-        line = reader.line_num + 1  # where this record starts; line_num ends up on its last line
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raw = tap.take()
-            if header is None:
-                raise ImportFileError(f"The header line (line {line}) of {filename!r} is not valid "
-                                      f"{fmt.upper()}: {err}.") from None
-            out.reject(line, raw, f"not valid {fmt.upper()}: {err}")
-            continue
-        raw = tap.take()
-        if not any(f.strip() for f in fields):
-            continue
-        if header is None:
-            header = fields
-            keys = [name.strip().lower() for name in fields]
-            text_i = next((keys.index(k) for k in _TEXT_KEYS if k in keys), -1)
-            if text_i < 0:
-                found = ", ".join(repr(name) for name in fields)
-                raise ImportFileError(
-                    f"{filename!r} has no `text` column; the header (line {line}) has {found}. Name the "
-                    "column holding the sentences `text` (or `sentence`). A file with one sentence per line "
-                    "and no header can be imported as .txt."
-                )
-            label_i = keys.index("label") if "label" in keys else -1
-            split_i = keys.index("split") if "split" in keys else -1
-            doc_i = next((keys.index(k) for k in _DOC_KEYS if k in keys), -1)
-            continue
-        if len(fields) > len(header) and any(f.strip() for f in fields[len(header):]):
-            out.reject(line, raw, f"{len(fields)} fields but the header has {len(header)} columns; a "
-                                  f"{separator_name} inside the text needs the text in double quotes")
-            continue
-
-        def cell(i: int) -> str | None:
-            return fields[i] if 0 <= i < len(fields) else None
-
-        _take_record(out, line=line, raw=raw, text=_unescape_formula(cell(text_i) or ""), label=cell(label_i),
-                     split=cell(split_i), doc=cell(doc_i), stem=stem, spans_lines=reader.line_num > line)
-    if header is None:
-        raise ImportFileError(f"{filename!r} is empty.")
-
-
-def _parse_jsonl(text: str, stem: str, out: _Collector) -> None:
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as err:
-            out.reject(number, raw, f"not valid JSON: {err.msg} at column {err.colno}")
-            continue
-        if not isinstance(record, dict):
-            out.reject(number, raw, f"not a JSON object (found {type(record).__name__}); write "
-                                    '{"text": "...", "label": "..."} on each line')
-            continue
-        keys = {str(k).strip().lower(): v for k, v in record.items()}
-        text_value = next((keys[k] for k in _TEXT_KEYS if k in keys), None)
-        if text_value is None:
-            out.reject(number, raw, 'no "text" field')
-            continue
-        if not isinstance(text_value, str):
-            out.reject(number, raw, f'"text" is a {type(text_value).__name__}, not a string')
-            continue
-        doc = next((keys[k] for k in _DOC_KEYS if keys.get(k) is not None), None)
-        _take_record(out, line=number, raw=raw, text=text_value, label=keys.get("label"),
-                     split=keys.get("split"), doc=doc, stem=stem)
-
-
-def _parse_lines(text: str, stem: str, out: _Collector) -> None:
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        if raw.strip():
-            out.add(number, raw, raw, None, None, stem)
-
-
-def _parse_documents(text: str, stem: str, out: _Collector) -> None:
+def _parse_documents(records: Sequence[Record], stem: str, out: _Collector) -> None:
     """Documents are separated by a line of `---` or by two or more blank lines; one blank line is a
     paragraph break inside a document."""
     count = 0
     lines: list[str] = []
     start = 0
-    blank_run = 0
+    previous = 0
 
     def flush() -> None:
         nonlocal count, lines
@@ -343,23 +362,101 @@ def _parse_documents(text: str, stem: str, out: _Collector) -> None:
             out.add(start, sentence, sentence, None, None, doc_id)
         lines = []
 
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        stripped = raw.strip()
-        if stripped == _DOCUMENT_SEPARATOR:
+    for record in records:
+        gap = record.line - previous - 1  # blank lines since the previous non-blank one
+        previous = record.line
+        if record.raw.strip() == _DOCUMENT_SEPARATOR:
             flush()
-            blank_run = 0
-        elif not stripped:
-            blank_run += 1
-            if blank_run == 2:
-                flush()
-        else:
-            if not lines:
-                start = number
-            elif blank_run == 1:
-                lines.append("")
-            blank_run = 0
-            lines.append(raw)
+            continue
+        if gap >= 2:
+            flush()
+        if not lines:
+            start = record.line
+        elif gap == 1:
+            lines.append("")
+        lines.append(record.raw)
     flush()
+
+
+def _few_values(records: Sequence[Record], columns: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    found: dict[str, dict[str, None] | None] = {c: {} for c in columns}
+    for record in records:
+        for column, seen in found.items():
+            if seen is None or column not in record.values:
+                continue
+            label, problem = label_cell(record.values[column])
+            if problem:
+                found[column] = None
+            elif label is not None:
+                seen[label] = None
+                if len(seen) > _CANDIDATE_VALUES:
+                    found[column] = None
+    return tuple((c, tuple(v)) for c, v in found.items() if v)
+
+
+def _missing_text_column(table: Table, name: str) -> ImportFileError:
+    found = ", ".join(repr(c) for c in table.columns)
+    how = f", read as {table.delimiter_name}-separated," if table.delimiter else ""
+    return ImportFileError(
+        f"{name!r} has no `text` column; the header (line {table.header_line}){how} has {found}. Name the column "
+        "holding the sentences `text` (or `sentence`). A file with one sentence per line and no header can be "
+        "imported as .txt."
+    )
+
+
+def parse_table(table: Table, filename: str, *, documents: bool = False, max_rows: int = 200_000,
+                label_column: str | None = None) -> ParsedFile:
+    """Give a read table's columns their meaning; nothing is written. See preview_import and commit_import."""
+    name = PurePath(filename).name or "the file"
+    stem = PurePath(name).stem
+    out = _Collector(max_rows=max_rows, documents=documents)
+    tally = _LabelTally()
+    roles = _roles(table.columns, label_column)
+    if label_column is not None and not roles.labels:
+        raise ImportFileError(f"{name!r} has no column {label_column!r}; its columns are "
+                              f"{', '.join(repr(c) for c in table.columns)}.")
+    if table.format in ("csv", "tsv") and roles.text is None:
+        raise _missing_text_column(table, name)
+    if table.format == "txt":
+        if documents:
+            _parse_documents(table.records, stem, out)
+        else:
+            for record in table.records:
+                out.add(record.line, record.raw, record.raw, None, None, stem)
+    else:
+        per_keys: dict[tuple[str, ...], _Roles] = {}
+        for record in table.records:
+            if record.problem is not None:
+                out.reject(record.line, record.raw, record.problem, text=record.raw)
+                continue
+            record_roles = roles
+            if table.format == "jsonl":  # keys differ from line to line
+                keys = tuple(record.values)
+                record_roles = per_keys.get(keys) or per_keys.setdefault(keys, _roles(keys, label_column))
+            _take_record(out, tally, record, record_roles, stem, spreadsheet=table.format != "jsonl")
+    if not table.records:
+        raise ImportFileError(f"{name!r} has a header but no rows below it; there is nothing to import.")
+    ignored = roles.ignored
+    if table.format == "jsonl":
+        used = set()
+        for keys in {tuple(r.values) for r in table.records if r.problem is None}:
+            r = _roles(keys, label_column)
+            used |= {r.text, r.split, r.document, r.annotator, *r.labels}
+        ignored = tuple(c for c in table.columns if c not in used)
+    if documents or table.format == "txt":
+        label_used = None
+    else:
+        label_used = roles.labels[0] if roles.labels else None
+    return ParsedFile(
+        format=table.format, rows=tuple(out.rows), rejected=tuple(out.rejected),
+        duplicates_in_file=len(out.repeats), repeats=tuple(out.repeats), filename=name,
+        encoding=table.encoding, delimiter=table.delimiter, sep_line=table.sep_line, records=len(table.records),
+        lines=table.lines, blank_lines=table.blank_lines, header_lines=table.header_lines, documents=documents,
+        text_column=roles.text if table.format != "txt" else None, label_column=label_used,
+        ignored_columns=ignored,
+        few_valued_columns=_few_values(table.records, ignored) if not documents and label_used is None else (),
+        label_notes=tally.notes(),
+    )
 
 
 def parse_file(
@@ -370,34 +467,28 @@ def parse_file(
     fmt: str | None = None,
     max_bytes: int = 50 * 1024 * 1024,
     max_rows: int = 200_000,
+    encoding: str | None = None,
+    label_column: str | None = None,
 ) -> ParsedFile:
-    """Read an uploaded file into rows. Nothing is written; see preview_import and commit_import."""
-    name = PurePath(filename).name or "the file"
-    kind = _format_for(name, fmt)
-    if not data:
-        raise ImportFileError(f"{name!r} is empty (0 bytes). Choose the file that holds the sentences.")
-    if len(data) > max_bytes:
-        raise ImportFileError(
-            f"{name!r} is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.1f} MB. "
-            "Split it into smaller files and import them one after another."
-        )
-    text = _decode(data, name)
-    if not text.strip():
-        raise ImportFileError(f"{name!r} holds only blank lines; there is nothing to import.")
-    stem = PurePath(name).stem
-    out = _Collector(max_rows=max_rows, documents=documents)
-    if kind in ("csv", "tsv"):
-        _parse_delimited(text, kind, name, stem, out)
-    elif kind == "jsonl":
-        _parse_jsonl(text, stem, out)
-    elif documents:
-        _parse_documents(text, stem, out)
-    else:
-        _parse_lines(text, stem, out)
-    if out.records == 0:
-        raise ImportFileError(f"{name!r} has a header but no rows below it; there is nothing to import.")
-    return ParsedFile(format=kind, rows=tuple(out.rows), rejected=tuple(out.rejected),
-                      duplicates_in_file=out.duplicates)
+    """Read an uploaded file into rows. Nothing is written; see preview_import and commit_import.
+
+    `encoding` is a person's choice (CLI --encoding, the Import page's selectbox); without it a file
+    that is neither UTF-8 nor marked by a byte-order mark is decoded with a guess that commit_import
+    refuses until it is confirmed. `label_column` names the column holding the labels when it is
+    not called `label` (a Label Studio export's `sentiment`).
+    """
+    table = read_table(data, filename, fmt=fmt, encoding=encoding, max_bytes=max_bytes)
+    return parse_table(table, filename, documents=documents, max_rows=max_rows, label_column=label_column)
+
+
+def file_labels(parsed: ParsedFile) -> list[str]:
+    """The labels a file uses, for a project created from it: one per spelling that differs only in
+    case or spaces, numbers first in numeric order (`0`, `1`), then names alphabetically."""
+    labels: dict[str, str] = {}
+    for row in (*parsed.rows, *parsed.repeats):
+        if row.label:
+            labels.setdefault(row.label.strip().casefold(), row.label.strip())
+    return sorted(labels.values(), key=lambda x: (not x.isdigit(), x.zfill(9) if x.isdigit() else x.casefold()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,49 +499,108 @@ def _labels_text(info: ProjectInfo) -> str:
     return ", ".join(f"{label.value} = {label.name}" for label in info.labels)
 
 
-def _resolve_labels(info: ProjectInfo, rows: Sequence[ImportRow]
-                    ) -> tuple[list[tuple[ImportRow, int | None]], list[RejectedRow]]:
-    """Each row with its label value, or a rejection when the project has no such label."""
+@dataclass
+class _Group:
+    """One sentence of the file: its first readable row and the labels all its rows give it."""
+
+    row: ImportRow
+    digest: str
+    votes: list[tuple[str, int]]  # (annotator, label value), distinct, in file order
+    lines: list[int]
+    label_rows: int = 0  # rows that carry a label (for the label counts)
+
+    @property
+    def label(self) -> int | None:
+        return self.votes[-1][1] if self.votes else None  # the file's last word, as for moderators
+
+    @property
+    def conflicting(self) -> bool:
+        return len({value for _, value in self.votes}) > 1
+
+
+def _resolve(info: ProjectInfo, parsed: ParsedFile, annotator: str
+             ) -> tuple[list[_Group], list[RejectedRow], int, dict[int, int]]:
+    """The file's sentences with their labels as project values, the rows rejected for a label the
+    project does not have, the rows merged into an earlier one, and rows per label value.
+
+    A sentence given different labels keeps each as an annotation by its annotator (the `annotator`
+    column, else whoever imports), so Check labels shows the disagreement. The same annotator giving
+    one sentence two labels is recorded as "name (line N)" for the later one: kept and visible,
+    never silently replaced.
+    """
     resolved: dict[str, int | None] = {}
-    kept: list[tuple[ImportRow, int | None]] = []
+    groups: dict[str, _Group] = {}
+    order: list[_Group] = []
     rejected: list[RejectedRow] = []
-    for row in rows:
-        if row.label is None:
-            kept.append((row, None))
-            continue
-        if row.label not in resolved:
-            resolved[row.label] = info.label_value(row.label)
-        value = resolved[row.label]
-        if value is None:
-            rejected.append(RejectedRow(
-                line=row.line, raw=row.text,
-                reason=f"unknown label {row.label!r}; this project's labels are {_labels_text(info)} "
-                       "(give the name or the number)",
-            ))
+    per_value: dict[int, int] = {}
+    merged = 0
+    for row in (*parsed.rows, *parsed.repeats):  # a repeat always comes after its first row
+        value = None
+        if row.label is not None:
+            if row.label not in resolved:
+                resolved[row.label] = info.label_value(row.label)
+            value = resolved[row.label]
+            if value is None:
+                rejected.append(RejectedRow(
+                    line=row.line, raw=row.text, text=row.text, label=row.label, split=row.split,
+                    document=row.doc_id or None, annotator=row.annotator,
+                    reason=f"unknown label {row.label!r}; this project's labels are {_labels_text(info)} "
+                           "(give the name or the number)",
+                ))
+                continue
+            per_value[value] = per_value.get(value, 0) + 1
+        digest = text_hash(row.text)
+        group = groups.get(digest)
+        if group is None:
+            group = groups[digest] = _Group(row, digest, [], [])
+            order.append(group)
         else:
-            kept.append((row, value))
-    return kept, rejected
+            merged += 1
+        group.lines.append(row.line)
+        if value is not None:
+            who = row.annotator or annotator
+            if any(name == who and given != value for name, given in group.votes):
+                who = f"{who} (line {row.line})"
+            if (who, value) not in group.votes:
+                group.votes.append((who, value))
+    return order, rejected, merged, per_value
 
 
 def _all_rejects(parsed: ParsedFile, label_rejects: list[RejectedRow]) -> tuple[RejectedRow, ...]:
     return tuple(sorted((*parsed.rejected, *label_rejects), key=lambda r: r.line))
 
 
-def preview_import(db: Database, project_id: int, parsed: ParsedFile) -> ImportPreview:
-    """What commit_import would do, without writing: new vs already present, labels, rejects."""
+def _conflicts(info: ProjectInfo, groups: Sequence[_Group]) -> tuple[LabelConflict, ...]:
+    return tuple(
+        LabelConflict(text=g.row.text, lines=tuple(g.lines),
+                      votes=tuple((name, info.label_name(value)) for name, value in g.votes))
+        for g in groups if g.conflicting
+    )
+
+
+def _label_candidates(info: ProjectInfo, parsed: ParsedFile) -> tuple[str, ...]:
+    """Ignored columns whose every value is one of the project's label names (a Label Studio export
+    keeps the class in a column named after its control, e.g. `sentiment`)."""
+    if parsed.label_column is not None or parsed.documents:
+        return ()
+    names = {label.name.strip().casefold() for label in info.labels}
+    return tuple(column for column, values in parsed.few_valued_columns
+                 if values and all(v.strip().casefold() in names for v in values))
+
+
+def preview_import(db: Database, project_id: int, parsed: ParsedFile, annotator: str = "import") -> ImportPreview:
+    """What commit_import would do, without writing: new vs already present, labels, rejects, conflicts."""
     info = get_project(db, project_id)
-    kept, label_rejects = _resolve_labels(info, parsed.rows)
+    groups, label_rejects, merged, per_value = _resolve(info, parsed, annotator.strip() or "import")
     with db.read() as session:
         existing = set(session.scalars(select(Sentence.text_hash).where(Sentence.project_id == project_id)))
-    already = sum(1 for row, _ in kept if text_hash(row.text) in existing)
-    per_value: dict[int, int] = {}
-    for _, value in kept:
-        if value is not None:
-            per_value[value] = per_value.get(value, 0) + 1
+    already = sum(1 for g in groups if g.digest in existing)
     # Only the labels the file uses, in the project's order, so an empty dict means "no labels".
     label_counts = {label.name: per_value[label.value] for label in info.labels if label.value in per_value}
-    return ImportPreview(parsed=parsed, new=len(kept) - already, already_present=already,
-                         label_counts=label_counts, rejected=_all_rejects(parsed, label_rejects))
+    return ImportPreview(parsed=parsed, new=len(groups) - already, already_present=already,
+                         label_counts=label_counts, rejected=_all_rejects(parsed, label_rejects),
+                         duplicates=merged, conflicts=_conflicts(info, groups),
+                         label_column_candidates=_label_candidates(info, parsed))
 
 
 def _chunks(items: list) -> Iterator[list]:
@@ -460,37 +610,41 @@ def _chunks(items: list) -> Iterator[list]:
 
 
 def _annotation(sentence_id: int, label: int, annotator: str, now) -> dict:  # noqa: ANN001
-    return {"sentence_id": sentence_id, "label": label, "annotator": annotator, "note": "", "unsure": False,
+    return {"sentence_id": sentence_id, "label": label, "annotator": annotator[:100], "note": "", "unsure": False,
             "source": "import", "reverts_id": None, "created_at": now}
 
 
-def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: str = "import") -> ImportResult:
+def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: str = "import", *,
+                  encoding_confirmed: bool = False) -> ImportResult:
     """Insert the file's new sentences and its labels, in chunks of CHUNK_ROWS rows per transaction.
 
-    A sentence already in the project is not inserted again; its label changes only when the file
-    gives a different one. A chunk is all-or-nothing, so an interrupted import can simply be run again.
+    A sentence already in the project is not inserted again; its labels are recorded only when the
+    file gives one that differs from its current label, so importing a project's own export back
+    changes nothing. A chunk is all-or-nothing, so an interrupted import can simply be run again.
+    A file whose encoding was guessed is refused until a person confirms the guess.
     """
     annotator = annotator.strip()
     if not annotator:
         raise InvalidInput("An import needs an annotator name to record who labelled the rows.")
+    if parsed.encoding.needs_confirmation and not encoding_confirmed:
+        raise ImportFileError(parsed.encoding.refusal(parsed.filename or "the file"))
     info = get_project(db, project_id)
-    kept, label_rejects = _resolve_labels(info, parsed.rows)
+    groups, label_rejects, merged, _ = _resolve(info, parsed, annotator)
     with db.read() as session:
         existing = {digest: (sentence_id, label) for digest, sentence_id, label in session.execute(
             select(Sentence.text_hash, Sentence.id, Sentence.label).where(Sentence.project_id == project_id))}
 
-    new: list[tuple[ImportRow, str, int | None]] = []
-    relabel: list[tuple[int, int]] = []
-    duplicates = parsed.duplicates_in_file
-    for row, value in kept:
-        digest = text_hash(row.text)
-        found = existing.get(digest)
+    new: list[_Group] = []
+    relabel: list[tuple[int, list[tuple[str, int]]]] = []
+    duplicates = merged
+    for group in groups:
+        found = existing.get(group.digest)
         if found is None:
-            new.append((row, digest, value))
+            new.append(group)
             continue
         duplicates += 1
-        if value is not None and found[1] != value:
-            relabel.append((found[0], value))
+        if any(value != found[1] for _, value in group.votes):
+            relabel.append((found[0], group.votes))
 
     added = labelled = 0
     for chunk in _chunks(new):
@@ -498,38 +652,40 @@ def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: 
         with db.write() as session:
             # Another import may have added some of these since `existing` was read.
             raced = set(session.scalars(select(Sentence.text_hash).where(
-                Sentence.project_id == project_id, Sentence.text_hash.in_([d for _, d, _ in chunk]))))
+                Sentence.project_id == project_id, Sentence.text_hash.in_([g.digest for g in chunk]))))
             if raced:
-                duplicates += sum(1 for _, d, _ in chunk if d in raced)
-                chunk = [item for item in chunk if item[1] not in raced]
+                duplicates += sum(1 for g in chunk if g.digest in raced)
+                chunk = [g for g in chunk if g.digest not in raced]
             if not chunk:
                 continue
             values = [{
                 "project_id": project_id,
-                "text": row.text,
-                "text_hash": digest,
-                "doc_id": row.doc_id,
-                "position": row.position,
-                "split": Split(row.split) if row.split else Split(split_for_hash(digest, info.test_fraction)),
-                "split_explicit": row.split is not None,
-                "shuffle_key": shuffle_key(digest, info.shuffle_seed),
-                "label": value,
+                "text": g.row.text,
+                "text_hash": g.digest,
+                "doc_id": g.row.doc_id,
+                "position": g.row.position,
+                "split": Split(g.row.split) if g.row.split else Split(split_for_hash(g.digest, info.test_fraction)),
+                "split_explicit": g.row.split is not None,
+                "shuffle_key": shuffle_key(g.digest, info.shuffle_seed),
+                "label": g.label,
                 "unsure": False,
-                "labelled_by": annotator if value is not None else None,
-                "labelled_at": now if value is not None else None,
+                "labelled_by": g.votes[-1][0][:100] if g.votes else None,
+                "labelled_at": now if g.votes else None,
                 "created_at": now,
-            } for row, digest, value in chunk]
+            } for g in chunk]
             # Core inserts on the tables: the ORM's bulk path splits rows into many small statements
             # whenever the NULL columns differ from one row to the next (measured 4x slower).
             session.execute(insert(_SENTENCES), values)
-            labels = {digest: value for _, digest, value in chunk if value is not None}
-            if labels:
-                ids = session.execute(select(Sentence.id, Sentence.text_hash).where(
-                    Sentence.project_id == project_id, Sentence.text_hash.in_(list(labels)))).all()
-                session.execute(insert(_ANNOTATIONS), [
-                    _annotation(sentence_id, labels[digest], annotator, now) for sentence_id, digest in ids])
+            votes = {g.digest: g.votes for g in chunk if g.votes}
+            if votes:
+                ids = dict(session.execute(select(Sentence.text_hash, Sentence.id).where(
+                    Sentence.project_id == project_id, Sentence.text_hash.in_(list(votes)))).all())
+                # In file order, so each sentence's newest annotation is the label it was given last.
+                rows = [_annotation(ids[digest], value, who, now)
+                        for digest, given in votes.items() for who, value in given]
+                session.execute(insert(_ANNOTATIONS), rows)
+                labelled += len(rows)
             added += len(values)
-            labelled += len(labels)
 
     for chunk in _chunks(relabel):
         now = utcnow()
@@ -537,27 +693,54 @@ def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: 
             # Re-read inside the lock: a moderator may have set the same label since `existing` was read.
             current = dict(session.execute(select(Sentence.id, Sentence.label).where(
                 Sentence.id.in_([sentence_id for sentence_id, _ in chunk]))).all())
-            changes = [(sentence_id, value) for sentence_id, value in chunk
-                       if sentence_id in current and current[sentence_id] != value]
+            changes = [(sentence_id, given) for sentence_id, given in chunk
+                       if sentence_id in current and any(value != current[sentence_id] for _, value in given)]
             if not changes:
                 continue
             session.execute(update(Sentence), [
-                {"id": sentence_id, "label": value, "unsure": False, "labelled_by": annotator, "labelled_at": now}
-                for sentence_id, value in changes])
-            session.execute(insert(_ANNOTATIONS), [
-                _annotation(sentence_id, value, annotator, now) for sentence_id, value in changes])
-            labelled += len(changes)
+                {"id": sentence_id, "label": given[-1][1], "unsure": False, "labelled_by": given[-1][0][:100],
+                 "labelled_at": now}
+                for sentence_id, given in changes])
+            rows = [_annotation(sentence_id, value, who, now) for sentence_id, given in changes for who, value in given]
+            session.execute(insert(_ANNOTATIONS), rows)
+            labelled += len(rows)
 
     rejected = _all_rejects(parsed, label_rejects)
     return ImportResult(added=added, duplicates=duplicates, labelled=labelled, rejected=len(rejected),
-                        rejected_rows=rejected)
+                        rejected_rows=rejected, conflicts=sum(1 for g in groups if g.conflicting))
+
+
+def label_column_candidates(db: Database, project_id: int, parsed: ParsedFile) -> tuple[str, ...]:
+    return _label_candidates(get_project(db, project_id), parsed)
+
+
+def summary_lines(parsed: ParsedFile, result: ImportResult, candidates: Sequence[str] = ()) -> list[str]:
+    """What the CLI prints after an import, beyond the counts: how the file was read and what was not used."""
+    lines = [f"read {parsed.records} rows as {parsed.format}"
+             + (f", {parsed.delimiter_name}-separated" if parsed.delimiter else "")
+             + f", encoding {parsed.encoding.label}"]
+    if parsed.ignored_columns:
+        lines.append("ignored columns: " + ", ".join(parsed.ignored_columns))
+    lines += list(parsed.label_notes)
+    for column in candidates:
+        lines.append(f"no `label` column, but {column!r} holds only this project's label names: import again "
+                     f"with --label-column {column} to use it")
+    if result.conflicts:
+        lines.append(f"{result.conflicts} sentence(s) were given different labels; each label is kept as an "
+                     "annotation and the sentence is listed in Check labels")
+    return lines
 
 
 def rejected_rows_csv(rows: Sequence[RejectedRow]) -> bytes:
-    """The rejects as a CSV to download, fix and import again; escaped like exporting.to_csv."""
+    """The rejects as a CSV to download, fix and import again as it is: the row's own cells whole (a
+    row that could not be read keeps its line as the text, to be fixed in place), then the line and
+    the reason, which an import ignores and names. Escaped like exporting.to_csv."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["line", "reason", "raw"])
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(REJECT_COLUMNS)
     for row in rows:
-        writer.writerow([row.line, escape_formula(row.reason), escape_formula(row.raw)])
+        text = row.text if row.text is not None else row.raw
+        writer.writerow([escape_formula(text), escape_formula(row.label or ""), row.split or "",
+                         escape_formula(row.document or ""), escape_formula(row.annotator or ""), row.line,
+                         escape_formula(row.reason)])
     return buffer.getvalue().encode("utf-8-sig")

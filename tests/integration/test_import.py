@@ -326,14 +326,20 @@ def test_blank_annotator_is_refused(db, project) -> None:
 # --- bad input -------------------------------------------------------------------------------
 
 
-def test_latin1_file_names_the_byte_offset_line_and_the_fix() -> None:
+def test_a_latin1_file_is_read_with_the_detected_encoding_but_imported_only_once_confirmed(db, project) -> None:
     data = "text\nfine line\ncaf\u00e9 fight\n".encode("latin-1")
+    parsed = parse_file(data, "x.csv")
+    assert (parsed.encoding.name, parsed.encoding.needs_confirmation) == ("cp1252", True)
+    assert [r.text for r in parsed.rows] == ["fine line", "café fight"]
     with pytest.raises(ImportFileError) as caught:
-        parse_file(data, "x.csv")
+        commit_import(db, project.id, parsed)
     message = str(caught.value)
-    assert "not UTF-8" in message
-    assert "0xE9" in message and "byte offset 18" in message and "line 3" in message
-    assert "save it again as UTF-8" in message
+    assert "'x.csv' is not UTF-8 text" in message and "looks like cp1252" in message
+    assert "0xE9 at byte offset 18 (line 3)" in message and "--encoding cp1252" in message
+    assert stored(db, project.id) == {}
+    assert commit_import(db, project.id, parsed, encoding_confirmed=True).added == 2
+    given = parse_file(data, "x.csv", encoding="cp1252")
+    assert given.encoding.needs_confirmation is False and [r.text for r in given.rows][1] == "café fight"
 
 
 def test_utf8_with_a_bom_is_read() -> None:
@@ -393,12 +399,13 @@ def test_a_row_with_an_unquoted_comma_is_rejected_not_misread() -> None:
     assert bad.line == 2 and bad.raw == "He hit me, twice,1" and "double quotes" in bad.reason
 
 
-def test_an_unclosed_quote_is_pointed_out() -> None:
+def test_an_unclosed_quote_is_pointed_out_and_the_lines_after_it_are_rows() -> None:
     data = ('text\nGood.\n"Never closed\n' + "more words here\n" * 200).encode()
     parsed = parse_file(data, "x.csv")
-    assert [r.text for r in parsed.rows] == ["Good."]
+    assert [r.text for r in parsed.rows] == ["Good.", "more words here"]
+    assert parsed.duplicates_in_file == 199
     [bad] = parsed.rejected
-    assert bad.line == 3 and "double quote" in bad.reason
+    assert bad.line == 3 and bad.reason.startswith("a double quote on line 3 is never closed")
 
 
 def test_a_file_where_every_row_is_rejected_returns_the_rejects(db, project) -> None:
@@ -411,14 +418,13 @@ def test_a_file_where_every_row_is_rejected_returns_the_rejects(db, project) -> 
 # --- rejects download and round trip ---------------------------------------------------------
 
 
-def test_rejected_rows_csv_lists_line_reason_raw_and_escapes_formulas() -> None:
+def test_rejected_rows_csv_keeps_the_rows_cells_then_line_and_reason_and_escapes_formulas() -> None:
     parsed = parse_file(b'text,split\n=HYPERLINK("x"),dev\nOK.,\n"   ",test\n,,\n', "x.csv")
     data = rejected_rows_csv(parsed.rejected)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == ["line", "reason", "raw"]
-    assert rows[1][0] == "2" and "'dev'" in rows[1][1]
-    assert rows[1][2] == "'" + '=HYPERLINK("x"),dev'
-    assert rows[2] == ["4", "empty text", '"   ",test']
+    assert rows[0] == ["text", "label", "split", "document", "annotator", "line", "reason"]
+    assert rows[1][:3] == ["'" + '=HYPERLINK("x")', "", "dev"] and rows[1][5] == "2" and "'dev'" in rows[1][6]
+    assert rows[2] == ["   ", "", "test", "", "", "4", "empty text"]
     assert len(rows) == 3, "a row of empty cells is a blank line, not a reject"
 
 
@@ -438,3 +444,273 @@ def test_committed_count_matches_the_database(db, project) -> None:
     with db.read() as session:
         count = session.scalar(select(func.count()).select_from(Sentence).where(Sentence.project_id == project.id))
     assert result.added == count == 1234
+
+
+# --- how the file is read, and the counts the preview shows ----------------------------------
+
+
+def test_every_row_is_a_sentence_a_merged_duplicate_or_a_reject_and_the_preview_adds_up(db, project) -> None:
+    data = (
+        "sep=,\n"  # line 1
+        "text,label,note\n"  # 2: header
+        "One.,other,a\n"  # 3
+        "\n"  # 4: blank
+        '"Two,\nspans two lines",1,b\n'  # 5-6: one record
+        '"A stray quote,1,c\n'  # 7: rejected, reading resumes on line 8
+        "Three.,1,d\n"  # 8
+        "one.,0,e\n"  # 9: duplicate of line 3, same label
+        "Four.,violent,f\n"  # 10: unknown label
+        "\u200b,1,g\n"  # 11: empty once cleaned
+        ",,\n"  # 12: a row of empty cells is blank
+    ).encode()
+    parsed = parse_file(data, "mixed.csv")
+    assert (parsed.lines, parsed.header_lines, parsed.blank_lines, parsed.records) == (12, 2, 2, 7)
+    assert parsed.ignored_columns == ("note",)
+    preview = preview_import(db, project.id, parsed)
+    assert (preview.rows_read, preview.new, preview.already_present, preview.duplicates) == (7, 3, 0, 1)
+    assert [(r.line, r.reason.split(";")[0]) for r in preview.rejected] == [
+        (7, "a double quote on line 7 is never closed"), (10, "unknown label 'violent'"), (11, "empty text")]
+    assert preview.new + preview.already_present + preview.duplicates + len(preview.rejected) == preview.rows_read
+    result = commit_import(db, project.id, parsed)
+    assert (result.added, result.duplicates, result.rejected) == (3, 1, 3)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {
+        "One.": 0, "Two, spans two lines": 1, "Three.": 1}
+
+
+def test_a_semicolon_file_with_crlf_imports_without_advice_about_the_text_column(db, project) -> None:
+    data = b"text;label\r\nHe punched the driver twice;physical violence\r\nThe bus was late;other\r\n"
+    parsed = parse_file(data, "semicolon.csv")
+    assert (parsed.delimiter_name, parsed.text_column, parsed.label_column) == ("semicolon", "text", "label")
+    result = commit_import(db, project.id, parsed)
+    assert (result.added, result.labelled, result.rejected) == (2, 2, 0)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {
+        "He punched the driver twice": 1, "The bus was late": 0}
+
+
+def test_a_missing_text_column_names_the_delimiter_it_was_read_with() -> None:
+    with pytest.raises(ImportFileError) as caught:
+        parse_file(b"message;category\nHello;1\n", "x.csv")
+    assert "read as comma-separated" not in str(caught.value)
+    assert "'message', 'category'" in str(caught.value) and "semicolon-separated" in str(caught.value)
+
+
+@pytest.mark.parametrize(("bom", "codec"), [(b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_utf16_with_a_byte_order_mark_imports_without_confirmation(db, project, bom, codec) -> None:
+    data = bom + "text\tlabel\r\nCafé brawl\t1\r\nNaïve question\t0\r\n".encode(codec)
+    parsed = parse_file(data, "Unicode Text.txt")
+    assert (parsed.format, parsed.delimiter_name, parsed.encoding.name) == ("tsv", "tab", codec)
+    result = commit_import(db, project.id, parsed)
+    assert (result.added, result.labelled) == (2, 2)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {"Café brawl": 1, "Naïve question": 0}
+
+
+def test_a_sep_line_is_not_the_header(db, project) -> None:
+    parsed = parse_file(b"sep=|\ntext|label\nHe hit me, hard.|1\n", "x.csv")
+    assert (parsed.delimiter, parsed.sep_line, parsed.header_lines) == ("|", True, 2)
+    assert [(r.line, r.text, r.label) for r in parsed.rows] == [(3, "He hit me, hard.", "1")]
+
+
+# --- labels as people write them -------------------------------------------------------------
+
+
+def test_float_labels_are_integers_and_a_project_from_the_file_gets_0_and_1(db) -> None:
+    from core.importing import file_labels
+    from core.projects import create_project
+
+    parsed = parse_file(b"text,label\nShe kicked the door in.,1.0\nLovely weather today.,0.0\nNot labelled yet.,\n",
+                        "float.csv")
+    assert [(r.text, r.label) for r in parsed.rows] == [
+        ("She kicked the door in.", "1"), ("Lovely weather today.", "0"), ("Not labelled yet.", None)]
+    assert parsed.label_notes == ("'1.0' was read as '1'", "'0.0' was read as '0'")
+    assert file_labels(parsed) == ["0", "1"]
+    project = create_project(db, "floats", file_labels(parsed))
+    result = commit_import(db, project.id, parsed)
+    assert (result.added, result.labelled, result.rejected) == (3, 2, 0)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {
+        "She kicked the door in.": 1, "Lovely weather today.": 0, "Not labelled yet.": None}
+
+
+def test_doccano_label_lists_in_csv_and_jsonl(db, project) -> None:
+    csv_data = ('text,label\nOne.,"[""physical violence""]"\nTwo.,[]\nThree.,"[""other"", ""physical violence""]"\n'
+                "Four.,['other']\n").encode()
+    parsed = parse_file(csv_data, "doccano.csv")
+    assert [(r.line, r.text, r.label) for r in parsed.rows] == [
+        (2, "One.", "physical violence"), (3, "Two.", None), (5, "Four.", "other")]
+    [multi] = parsed.rejected
+    assert multi.line == 4 and multi.reason.startswith("2 labels ('other', 'physical violence'); this project "
+                                                       "takes one label a sentence")
+    lines = [{"text": "Five.", "label": ["other"]}, {"text": "Six.", "label": []},
+             {"text": "Seven.", "label": ["other", "physical violence"]}, {"text": "Eight.", "label": 1.0}]
+    parsed = parse_file("\n".join(json.dumps(x) for x in lines).encode(), "doccano.jsonl")
+    assert [(r.line, r.label) for r in parsed.rows] == [(1, "other"), (2, None), (4, "1")]
+    assert [r.line for r in parsed.rejected] == [3] and "multi-label" in parsed.rejected[0].reason
+    result = commit_import(db, project.id, parsed)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {"Five.": 0, "Six.": None, "Eight.": 1}
+    assert result.rejected == 1
+
+
+def test_labels_differing_only_in_case_or_spaces_are_one_label_and_the_preview_says_so(db) -> None:
+    from core.importing import file_labels
+    from core.projects import create_project
+
+    data = b"text,label\nYou idiot.,Insult\nYou fool.,insult \nNice day.,other\nYou clown.,INSULT\n"
+    parsed = parse_file(data, "x.csv")
+    assert parsed.label_notes == ("'Insult', 'insult ' and 'INSULT' were read as one label",)
+    assert file_labels(parsed) == ["Insult", "other"]
+    project = create_project(db, "insults", ["other", "insult"])
+    preview = preview_import(db, project.id, parsed)
+    assert (preview.label_counts, preview.rejected) == ({"other": 1, "insult": 3}, ())
+    commit_import(db, project.id, parsed)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {
+        "You idiot.": 1, "You fool.": 1, "Nice day.": 0, "You clown.": 1}
+
+
+LABEL_STUDIO = (
+    "annotation_id,annotator,created_at,id,lead_time,sentiment,text,updated_at\n"
+    "7,3,2024-05-02T10:11:12Z,101,4.2,physical violence,He threw a brick at the window.,2024-05-02T10:11:12Z\n"
+    "8,3,2024-05-02T10:12:00Z,102,2.9,Other,The library closes at six.,2024-05-02T10:12:00Z\n"
+).encode()
+
+
+def test_a_label_studio_export_offers_its_label_column_and_names_the_ignored_ones(db, project) -> None:
+    parsed = parse_file(LABEL_STUDIO, "project-1.csv")
+    assert parsed.label_column is None
+    assert parsed.ignored_columns == ("annotation_id", "created_at", "id", "lead_time", "sentiment", "updated_at")
+    preview = preview_import(db, project.id, parsed)
+    assert preview.label_column_candidates == ("sentiment",) and preview.label_counts == {}
+
+    chosen = parse_file(LABEL_STUDIO, "project-1.csv", label_column="sentiment")
+    assert chosen.label_column == "sentiment" and "sentiment" not in chosen.ignored_columns
+    assert preview_import(db, project.id, chosen).label_column_candidates == ()
+    result = commit_import(db, project.id, chosen, annotator="me")
+    assert (result.added, result.labelled) == (2, 2)
+    rows = stored(db, project.id)
+    assert (rows["He threw a brick at the window."].label, rows["The library closes at six."].label) == (1, 0)
+    assert {a.annotator for a in annotations(db)} == {"3"}, "Label Studio's annotator column names who labelled"
+    with pytest.raises(ImportFileError, match="no column 'mood'"):
+        parse_file(LABEL_STUDIO, "project-1.csv", label_column="mood")
+
+
+def test_a_column_that_is_not_all_label_names_is_not_offered(db, project) -> None:
+    parsed = parse_file(b"text,mood,id\nA.,other,1\nB.,angry,2\n", "x.csv")
+    assert preview_import(db, project.id, parsed).label_column_candidates == ()
+
+
+# --- the app's own export --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("labels", [["1", "2", "3"], ["other", "insult", "violence"]])
+def test_importing_a_projects_own_export_back_changes_nothing(db, labels) -> None:
+    from core.projects import create_project
+
+    project = create_project(db, "stars", labels)
+    rows = "".join(f"Review number {i}.,{labels[i % 3]}\n" for i in range(9)) + "Unlabelled one.,\n"
+    commit_import(db, project.id, parse_file(("text,label\n" + rows).encode(), "seed.csv"), annotator="ana")
+    before = {t: (r.label, r.labelled_by, r.split) for t, r in stored(db, project.id).items()}
+    notes_before = len(annotations(db))
+    assert [before[f"Review number {i}."][0] for i in range(3)] == [0, 1, 2]
+
+    for fmt, name in (("csv", "export.csv"), ("jsonl", "export.jsonl")):
+        parsed = parse_file(export_project(db, project.id, fmt), name)
+        assert parsed.label_column == "label_name"
+        assert set(parsed.ignored_columns) == {"id", "position", "labelled_at", "unsure", "note"}
+        preview = preview_import(db, project.id, parsed)
+        assert (preview.new, preview.already_present, preview.rejected, preview.conflicts) == (0, 10, (), ())
+        result = commit_import(db, project.id, parsed, annotator="bob")
+        assert (result.added, result.labelled) == (0, 0)
+        assert {t: (r.label, r.labelled_by, r.split) for t, r in stored(db, project.id).items()} == before
+        assert len(annotations(db)) == notes_before
+
+
+def test_an_export_imports_into_a_new_project_with_the_same_labels_unshifted(db) -> None:
+    from core.projects import create_project
+
+    source = create_project(db, "stars", ["1", "2", "3"])
+    commit_import(db, source.id, parse_file(b"text,label\nBad.,1\nOk.,2\nGreat.,3\n", "seed.csv"))
+    copy = create_project(db, "copy", ["1", "2", "3"])
+    commit_import(db, copy.id, parse_file(export_project(db, source.id, "csv"), "export.csv"))
+    assert {t: r.label for t, r in stored(db, copy.id).items()} == {"Bad.": 0, "Ok.": 1, "Great.": 2}
+
+
+# --- the same sentence twice -----------------------------------------------------------------
+
+
+def test_two_annotators_disagreeing_keep_both_labels_and_show_in_check_labels(db) -> None:
+    from core.labeling import label_conflicts
+    from core.projects import create_project
+    from core.suggestions import check_queue
+
+    project = create_project(db, "dupes", ["other", "violence"])
+    data = (b"text,label,annotator\nI will smash your face.,violence,ana\nThe printer is broken.,other,ana\n"
+            b"I will smash your face.,other,ben\nThe printer is broken.,other,ben\n")
+    parsed = parse_file(data, "dupes.csv")
+    preview = preview_import(db, project.id, parsed)
+    assert (preview.new, preview.duplicates) == (2, 2)
+    [conflict] = preview.conflicts
+    assert (conflict.text, conflict.lines, conflict.votes) == (
+        "I will smash your face.", (2, 4), (("ana", "violence"), ("ben", "other")))
+    result = commit_import(db, project.id, parsed, annotator="importer")
+    assert (result.added, result.duplicates, result.conflicts, result.labelled) == (2, 2, 1, 4)
+    rows = stored(db, project.id)
+    smash = rows["I will smash your face."]
+    assert [(a.annotator, a.label) for a in annotations(db) if a.sentence_id == smash.id] == [
+        ("ana", 1), ("ben", 0)]
+    assert (smash.label, smash.labelled_by) == (0, "ben")  # the file's last word, like a moderator's
+    assert label_conflicts(db, project.id) == [smash.id]
+    assert [(i.sentence_id, i.reason) for i in check_queue(db, project.id)] == [(smash.id, "moderators disagree")]
+
+
+def test_without_an_annotator_column_a_changed_label_is_kept_under_its_line(db, project) -> None:
+    from core.labeling import label_conflicts
+
+    parsed = parse_file(b"text,label\nHe hit me.,1\nHe hit me.,1\nHe hit me.,0\n", "x.csv")
+    result = commit_import(db, project.id, parsed, annotator="alice")
+    assert (result.added, result.duplicates, result.conflicts) == (1, 2, 1)
+    assert [(a.annotator, a.label) for a in annotations(db)] == [("alice", 1), ("alice (line 4)", 0)]
+    assert label_conflicts(db, project.id) == [stored(db, project.id)["He hit me."].id]
+
+
+def test_the_same_sentence_with_the_same_label_twice_is_a_plain_duplicate(db, project) -> None:
+    from core.labeling import label_conflicts
+
+    parsed = parse_file(b"text,label,annotator\nHe hit me.,1,ana\nhe hit me.,1,ben\n", "x.csv")
+    preview = preview_import(db, project.id, parsed)
+    assert (preview.new, preview.duplicates, preview.conflicts) == (1, 1, ())
+    result = commit_import(db, project.id, parsed)
+    assert (result.added, result.duplicates, result.conflicts) == (1, 1, 0)
+    assert label_conflicts(db, project.id) == []
+
+
+# --- the rejects file ------------------------------------------------------------------------
+
+
+def test_the_rejects_file_keeps_whole_texts_and_imports_again_once_fixed(db, project) -> None:
+    run_on = " ".join(["and then he grabbed my phone and shouted at me and pushed me into the wall"] * 35)
+    long_text = f"Short first sentence. {run_on}. Short last sentence."
+    data = (
+        "text,label\n"
+        "Fine.,other\n"
+        '"He said stop,physical violence\n'
+        f"{long_text},physical violence\n"
+        "Odd.,violent\n"
+    ).encode()
+    preview = preview_import(db, project.id, parse_file(data, "x.csv"))
+    assert [r.line for r in preview.rejected] == [3, 4, 5]
+    assert len(preview.rejected[1].text) == len(long_text) == 2_668 and preview.rejected[1].shown.endswith("…")
+    rejects = rejected_rows_csv(preview.rejected)
+
+    again = parse_file(rejects, "x-rejected.csv")
+    assert again.ignored_columns == ("line", "reason")
+    assert [(r.line, r.text[:30]) for r in again.rows] == [(2, '"He said stop,physical violenc'), (4, "Odd.")]
+    assert len(again.rejected) == 1 and again.rejected[0].reason.startswith("longer than 2000 characters (2,668)")
+
+    fixed = list(csv.reader(io.StringIO(rejects.decode("utf-8-sig"))))
+    fixed[1][:2] = ["He said stop", "physical violence"]
+    fixed[3][1] = "other"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(fixed)
+    result = commit_import(db, project.id, parse_file(buffer.getvalue().encode(), "x-rejected.csv"))
+    assert (result.added, result.rejected) == (2, 1)
+    assert {t: r.label for t, r in stored(db, project.id).items()} == {"He said stop": 1, "Odd.": 0}
+    result = commit_import(db, project.id, parse_file(rejects, "x-rejected.csv", documents=True))
+    assert result.rejected == 0 and max(len(t) for t in stored(db, project.id)) <= 2000
