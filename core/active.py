@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
 
 
@@ -191,7 +192,7 @@ def out_of_fold_probs(embeddings: np.ndarray, labels: np.ndarray, n_classes: int
     for train, held in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(embeddings, labels):
         head = LogisticRegression(max_iter=1000)
         head.fit(embeddings[train], labels[train])
-        oof[np.ix_(held, head.classes_)] = head.predict_proba(embeddings[held])
+        oof[held] = align_proba(head.predict_proba(embeddings[held]), head_classes(head), n_classes)
     return oof
 
 
