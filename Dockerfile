@@ -24,4 +24,6 @@ VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD .venv/bin/python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status != 200)"
+# run.sh execs Streamlit, so it is PID 1 and gets `docker stop`'s SIGTERM; it stops its worker within
+# a few seconds, before Docker's 10 s grace period ends and everything left is killed.
 CMD ["./run.sh"]
