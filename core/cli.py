@@ -91,7 +91,14 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, db: Database) -> int
 
 @command("import")
 def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    from core.importing import commit_import, parse_file
+    from core.importing import (
+        check_encoding,
+        commit_import,
+        file_labels,
+        label_column_candidates,
+        parse_file,
+        summary_lines,
+    )
     from core.projects import create_project, get_project
 
     path = Path(args.path)
@@ -100,13 +107,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
     parsed = parse_file(
         path.read_bytes(), path.name, documents=args.documents,
         max_bytes=settings.max_upload_mb * 1024 * 1024, max_rows=settings.max_import_rows,
+        encoding=args.encoding, label_column=args.label_column,
     )
+    check_encoding(parsed)  # a guessed encoding needs --encoding; refuse before creating a project
     try:
         project = get_project(db, args.project)
     except NotFound:
-        labels = [x for x in (args.labels or "").split(",") if x.strip()]
-        if not labels:
-            labels = sorted({r.label for r in parsed.rows if r.label}, key=lambda x: (not x.isdigit(), x.zfill(9)))
+        labels = [x for x in (args.labels or "").split(",") if x.strip()] or file_labels(parsed)
         if len(labels) < 2:
             raise NotFound(
                 f"No project {args.project!r}; create it by passing its labels, e.g. --labels other,violence."
@@ -116,6 +123,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
     result = commit_import(db, project.id, parsed, annotator=args.annotator)
     print(f"added {result.added} sentences, merged {result.duplicates} duplicates, "
           f"{result.labelled} labels, rejected {result.rejected} rows")
+    for line in summary_lines(parsed, result, label_column_candidates(db, project.id, parsed)):
+        print(line)
     for row in result.rejected_rows[:20]:
         print(f"  line {row.line}: {row.reason}", file=sys.stderr)
     if result.rejected > 20:
@@ -154,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", required=True, help="project name; created when missing")
     p.add_argument("--labels", help="comma-separated label names, in order, for a new project")
     p.add_argument("--documents", action="store_true", help="split each row or paragraph into sentences")
-    p.add_argument("--annotator", default="import", help="name recorded on labels from the file")
+    p.add_argument("--annotator", default="import", help="name recorded on labels from the file (an `annotator` column wins)")
+    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8, e.g. cp1252 (the error names the one detected)")
+    p.add_argument("--label-column", help="the column holding the labels when it is not called `label`")
 
     p = sub.add_parser("export", help="export sentences and labels")
     p.add_argument("--project", required=True)
@@ -324,6 +335,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
     if not args.wait:
         _print_json(_run_json(run))
         return 0
+    from core.launcher import stop_on_sigterm
+
+    stop_on_sigterm()  # `kill` or a job scheduler's stop: leave as Ctrl-C does, with the run marked
     if alive_workers(db, settings.worker_lost_after_seconds):
         try:
             _follow_run(settings, db, run.id, sys.stderr)
@@ -419,7 +433,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, db: Database) -> i
 
     project = get_project(db, args.project)
     _settle_runs(settings, db)
-    n = predict_file(settings, db, project, Path(args.input), Path(args.output), args.run)
+    n = predict_file(settings, db, project, Path(args.input), Path(args.output), args.run,
+                     fmt=args.format, encoding=args.encoding)
     print(f"wrote {n} predictions to {args.output}")
     return 0
 
@@ -438,11 +453,13 @@ def _training_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--project", required=True)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("predict", help="score a CSV (text column) or text file with a model version")
+    p = sub.add_parser("predict", help="score a CSV/TSV (text column), JSONL (text field) or text file with a model version")
     p.add_argument("--project", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--run", type=int, help="run id (default: the active model)")
+    p.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output's extension, else csv)")
+    p.add_argument("--encoding", help="the input's encoding when it is not UTF-8, e.g. cp1252")
 
 
 _EXTENSIONS.append(_training_parsers)

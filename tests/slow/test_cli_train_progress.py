@@ -12,7 +12,7 @@ import pytest
 
 from core.launcher import WORKER_STOPPED
 from core.params import FAST_PRESET
-from core.runs import get_run, request_retrain
+from core.runs import get_run, list_runs, request_retrain
 from db.models import RunStatus
 from tests.helpers import ROOT, env_for, make_labelled_project, start_worker, wait_until
 from tests.processes import process_alive
@@ -62,3 +62,26 @@ def test_sigterm_to_a_worker_mid_run_fails_the_run_as_worker_stopped_at_once(set
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_ctrl_c_during_train_wait_in_process_fails_the_run_as_worker_stopped(settings, db, project):
+    make_labelled_project(db, project)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--project", project.name, "--wait", "--param", "max_steps=400",
+         "--param", "num_iterations=20", "--param", "batch_size=8"],
+        cwd=ROOT, env=env_for(settings.data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: (runs := list_runs(db, project.id)) and runs[0].progress_step >= 2, 240,
+                   "training to be under way")
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+
+    assert cli.returncode == 130
+    assert out == ""  # no JSON for a run that did not end by itself
+    [run] = list_runs(db, project.id)
+    assert (run.status, run.error) == (RunStatus.failed, WORKER_STOPPED)
+    assert err.splitlines()[-1] == f"interrupted: run {run.id} marked failed"
