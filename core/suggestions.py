@@ -1,7 +1,7 @@
 """Live suggestions, the "Most useful first" queue, suspected label errors and the check queue.
 
-The worker computes (core/worker.py calls `refresh_suggestions`, `find_suspects` and `prepare_suggestions`); pages only read
-precomputed rows, so serving the useful queue costs the same as the plain one.
+The worker computes (core/worker.py calls `refresh_suggestions`, `find_suspects` and `prepare_suggestions`);
+pages only read precomputed rows, so serving the useful queue costs the same as the plain one.
 """
 from __future__ import annotations
 
