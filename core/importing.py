@@ -614,6 +614,12 @@ def _annotation(sentence_id: int, label: int, annotator: str, now) -> dict:  # n
             "source": "import", "reverts_id": None, "created_at": now}
 
 
+def check_encoding(parsed: ParsedFile, confirmed: bool = False) -> None:
+    """Refuse a guessed encoding nobody confirmed, naming the guess and how to confirm it."""
+    if parsed.encoding.needs_confirmation and not confirmed:
+        raise ImportFileError(parsed.encoding.refusal(parsed.filename or "the file"))
+
+
 def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: str = "import", *,
                   encoding_confirmed: bool = False) -> ImportResult:
     """Insert the file's new sentences and its labels, in chunks of CHUNK_ROWS rows per transaction.
@@ -626,8 +632,7 @@ def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: 
     annotator = annotator.strip()
     if not annotator:
         raise InvalidInput("An import needs an annotator name to record who labelled the rows.")
-    if parsed.encoding.needs_confirmation and not encoding_confirmed:
-        raise ImportFileError(parsed.encoding.refusal(parsed.filename or "the file"))
+    check_encoding(parsed, encoding_confirmed)
     info = get_project(db, project_id)
     groups, label_rejects, merged, _ = _resolve(info, parsed, annotator)
     with db.read() as session:

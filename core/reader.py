@@ -301,12 +301,15 @@ def _unclosed(line: int) -> str:
             "Remove the stray quote, or close it with another")
 
 
-def _csv_records(lines: list[str], start: int, delimiter: str):
+def _csv_records(lines: list[str], start: int, delimiter: str, width: int | None = None,
+                 text_index: int | None = None):
     """(first line index, last line index, fields or None, problem or None) for each record from `start`.
 
-    A record whose quoted field stays open past its line is kept only when it closes regularly
-    within MAX_RECORD_CHARS; otherwise only its first line is rejected and reading goes on with the
-    next line, which is where the rows a stray quote would have swallowed begin.
+    A record whose quoted field stays open past its line is kept only when it looks like what a
+    spreadsheet writes for a cell with line breaks: it closes within MAX_RECORD_CHARS, every quote
+    in it is regular, it has exactly `width` fields, and only the text column (`text_index`) holds
+    line breaks. Otherwise only its first line is rejected and reading goes on with the next line,
+    which is where the rows a stray quote would have swallowed begin.
     """
     i, n = start, len(lines)
     while i < n:
@@ -344,7 +347,13 @@ def _csv_records(lines: list[str], start: int, delimiter: str):
                                'before the next delimiter. Write a double quote inside quoted text as two ("")')
             i = j + 1
             continue
-        yield i, j, _parse_fields(lines[i:j + 1], delimiter), None
+        fields = _parse_fields(lines[i:j + 1], delimiter)
+        if j > i and width is not None and (len(fields) != width or any(
+                "\n" in f or "\r" in f for k, f in enumerate(fields) if k != text_index)):
+            yield i, i, None, _unclosed(i + 1)
+            i += 1
+            continue
+        yield i, j, fields, None
         i = j + 1
 
 
@@ -413,17 +422,18 @@ def _read_delimited(lines: list[str], fmt: str, filename: str, encoding: Encodin
     if delimiter is None:
         sample = [line for line in lines[i + 1:i + 1 + _SAMPLE_LINES] if line.strip()]
         delimiter = _choose_delimiter(lines[i], sample, "\t" if fmt == "tsv" else ",")
-    records_iter = _csv_records(lines, i, delimiter)
-    first, last, header, problem = next(records_iter)
+    first, last, header, problem = next(_csv_records(lines, i, delimiter))
     if problem is not None or header is None:
         raise ImportFileError(f"The header (line {first + 1}) of {filename!r} cannot be read: {problem}.")
     header_lines += last - first + 1
     header_line = first + 1
     columns = _unique(header)
     width = len(columns)
+    text_column = find_column(columns, TEXT_KEYS)
+    text_index = columns.index(text_column) if text_column is not None else None
     name = describe_delimiter(delimiter)
     records: list[Record] = []
-    for first, last, fields, problem in records_iter:
+    for first, last, fields, problem in _csv_records(lines, last + 1, delimiter, width, text_index):
         raw = "".join(lines[first:last + 1]).rstrip("\r\n")
         if problem is not None:
             records.append(Record(first + 1, last + 1, raw, {}, problem))

@@ -152,6 +152,21 @@ def test_a_stray_quote_closed_by_a_later_rows_quote_still_rejects_only_its_line(
     assert [v["text"] for _, v in kept(table)] == ['She said "no" twice', "Fine, quoted"]
 
 
+def test_a_stray_quote_in_the_label_column_closed_cleanly_later_still_swallows_nothing() -> None:
+    # The quote on line 2 opens the label cell; a later cell that starts with a line break closes it
+    # "cleanly". Line breaks belong in the text column only, so line 2 alone is rejected.
+    data = b'text,label\nbad row,"other\nrow three,other\n"\nrow four",other\n'
+    table = read_table(data, "x.csv")
+    assert [(r.line, r.end_line, r.problem is None) for r in table.records] == [
+        (2, 2, False), (3, 3, True), (4, 5, True)]
+    assert kept(table) == [(3, {"text": "row three", "label": "other"}), (4, {"text": "\nrow four", "label": "other"})]
+
+
+def test_a_multi_line_record_with_the_wrong_number_of_cells_is_a_stray_quote() -> None:
+    table = read_table(b'text,label\n"stray start\nrow two,other\n"\n', "x.csv")
+    assert [(r.line, r.problem is None) for r in table.records] == [(2, False), (3, True), (4, False)]
+
+
 def test_a_properly_closed_quoted_field_may_hold_line_breaks_and_quotes() -> None:
     data = b'text,label\n"First line,\nsecond ""quoted"" line",1\r\n"one\rtwo",0\nAfter.,1\n'
     table = read_table(data, "x.csv")
