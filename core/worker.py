@@ -273,6 +273,10 @@ class TrainingWorker:
         with self.db.write() as session:
             session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
 
+    def _status(self, run_id: int) -> RunStatus | None:
+        with self.db.read() as session:
+            return session.scalar(select(TrainingRun.status).where(TrainingRun.id == run_id))
+
     def _cancel_requested(self, run_id: int) -> bool:
         with self.db.read() as session:
             return bool(session.scalar(select(TrainingRun.cancel_requested).where(TrainingRun.id == run_id)))
@@ -352,7 +356,8 @@ class TrainingWorker:
         finally:
             if temp_dir is not None:
                 remove_temp_dirs(self.settings.models_dir, [run_id])
-            if published is not None:  # published, but the run did not succeed: no version to keep
+            # Published, but the run did not succeed (asked again: a Ctrl-C can land just after the commit).
+            if published is not None and self._status(run_id) != RunStatus.succeeded:
                 shutil.rmtree(published, ignore_errors=True)
             self.current_run_id = None
 

@@ -280,3 +280,23 @@ def test_recovery_removes_the_model_folder_of_a_run_that_did_not_succeed(setting
     _worker(settings, db).recover()
     assert not (settings.models_dir / str(lost.id)).exists()
     assert (settings.models_dir / str(kept)).is_dir() and (settings.models_dir / "999").is_dir()
+
+
+def test_a_worker_stopped_while_finishing_leaves_no_model_folder(settings, db, project, monkeypatch):
+    """Ctrl-C/SIGTERM reach the worker as KeyboardInterrupt, which no `except Exception` catches."""
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    worker = _worker(settings, db)
+    worker.claim_next(run.id)
+
+    import core.worker
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.worker, "finish_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        worker.execute(run.id)
+    assert get_run(db, run.id).status == RunStatus.running  # the stop handler (core/launcher.py) fails it
+    assert active_run(db, project.id) is None
+    assert not (settings.models_dir / str(run.id)).exists() and not list(settings.models_dir.glob(".tmp-*"))
