@@ -9,6 +9,7 @@ from core.errors import AppError
 from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.projects import create_project
+from ui import import_preview
 from ui.common import current_project, get_db, get_settings, safe_text, show_error
 
 db = get_db()
@@ -32,49 +33,73 @@ with tab_new:
                 st.session_state["project_id"] = created.id
                 st.rerun()
 
+
+def _read(upload, documents: bool, encoding_key: str, column_key: str):
+    """Parse with what the moderator chose so far: the label column, and another encoding than the
+    guessed one. Returns (parsed, the guessed encoding or None)."""
+    limits = {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_rows": settings.max_import_rows,
+              "documents": documents, "label_column": st.session_state.get(column_key) or None}
+    parsed = parse_file(upload.getvalue(), upload.name, **limits)
+    guessed = parsed.encoding if parsed.encoding.needs_confirmation else None
+    chosen = st.session_state.get(encoding_key)
+    if guessed is not None and chosen and chosen != guessed.name:
+        parsed = parse_file(upload.getvalue(), upload.name, encoding=chosen, **limits)
+    return parsed, guessed
+
+
 with tab_import:
     if project is None:
         st.info("Create a project first (the **New project** tab).")
     else:
         st.markdown(
             f"Into **{safe_text(project.name)}**. CSV/TSV need a `text` column; optional `label`, `split` "
-            "(train/test) and `document` columns. JSONL takes the same keys. Plain text: one sentence a line."
+            "(train/test), `document` and `annotator` columns. JSONL takes the same keys. Plain text: one "
+            "sentence a line. The delimiter and the encoding are told from the file."
         )
         upload = st.file_uploader("File", type=["csv", "tsv", "jsonl", "ndjson", "txt"], key="import_file")
         documents = st.checkbox("Each row or paragraph is a whole post: split it into sentences", key="import_docs")
         if upload is not None:
+            # Per-file widget keys: a new upload starts with nothing chosen or confirmed.
+            file_key = getattr(upload, "file_id", None) or f"{upload.name}-{upload.size}"
+            encoding_key, confirm_key, column_key = (f"import_{k}_{file_key}" for k in ("encoding", "confirm", "column"))
+            user = st.session_state.get("user") or "import"
             try:
-                parsed = parse_file(
-                    upload.getvalue(), upload.name, documents=documents,
-                    max_bytes=settings.max_upload_mb * 1024 * 1024, max_rows=settings.max_import_rows,
-                )
-                preview = preview_import(db, project.id, parsed)
+                parsed, guessed = _read(upload, documents, encoding_key, column_key)
+                preview = preview_import(db, project.id, parsed, annotator=user)
             except AppError as error:
                 show_error(error)
             else:
-                c1, c2, c3, c4 = st.columns(4)
-                c1.metric("New sentences", preview.new)
-                c2.metric("Already in project", preview.already_present)
-                c3.metric("Merged duplicates in file", parsed.duplicates_in_file)
-                c4.metric("Rejected rows", len(preview.rejected))
-                if preview.label_counts:
-                    st.caption("Labels in the file: " + safe_text(", ".join(f"{k}: {v}" for k, v in preview.label_counts.items())))
-                st.dataframe(
-                    [{"line": r.line, "text": r.text, "label": r.label, "split": r.split, "document": r.doc_id}
-                     for r in parsed.rows[:20]],
-                    hide_index=True, width="stretch",
-                )
+                if guessed is not None:
+                    st.warning(f"Detected encoding: {safe_text(guessed.name)} (not UTF-8) — check the preview: do "
+                               "the sentences read right?", icon=":material/translate:")
+                    st.selectbox("Encoding", (guessed.name, *guessed.alternatives), key=encoding_key,
+                                 help="Pick another one if letters look wrong in the preview below.")
+                chosen_column = st.session_state.get(column_key)
+                offered = preview.label_column_candidates or ((chosen_column,) if chosen_column else ())
+                if offered:
+                    st.info("There is no `label` column, but " + safe_text(" and ".join(repr(c) for c in offered))
+                            + " holds only this project's label names. Use it for the labels?")
+                    st.selectbox("Labels from column", ("", *offered), key=column_key,
+                                 format_func=lambda c: c or "(none: import the sentences unlabelled)")
+                import_preview.render(preview)
                 if preview.rejected:
-                    st.warning(f"{len(preview.rejected)} row(s) will not be imported; the rest are fine.")
-                    st.dataframe([{"line": r.line, "problem": r.reason} for r in preview.rejected[:50]],
-                                 hide_index=True, width="stretch")
+                    import_preview.render_rejects(preview)
                     st.download_button("Download rejected rows", rejected_rows_csv(preview.rejected),
                                        file_name=f"{Path(upload.name).stem}-rejected.csv", mime="text/csv")
+                confirmed = guessed is None or st.checkbox(
+                    f"The sentences above read right in {parsed.encoding.name}", key=confirm_key)
+                nothing = preview.new == 0 and not preview.label_counts
                 if st.button(f"Import {preview.new} sentence(s)", type="primary", key="import_commit",
-                             disabled=preview.new == 0 and not preview.label_counts):
-                    result = commit_import(db, project.id, parsed, annotator=st.session_state.get("user") or "import")
-                    st.success(f"Added {result.added} sentences, merged {result.duplicates} duplicates, "
-                               f"recorded {result.labelled} labels, rejected {result.rejected} rows.")
+                             disabled=nothing or not confirmed):
+                    try:
+                        result = commit_import(db, project.id, parsed, annotator=user, encoding_confirmed=confirmed)
+                    except AppError as error:
+                        show_error(error)
+                    else:
+                        conflicts = (f" {result.conflicts} sentence(s) got different labels: see Check labels."
+                                     if result.conflicts else "")
+                        st.success(f"Added {result.added} sentences, merged {result.duplicates} duplicates, "
+                                   f"recorded {result.labelled} labels, rejected {result.rejected} rows.{conflicts}")
 
 with tab_export:
     if project is None:
