@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -183,11 +183,17 @@ class _Collector:
         self.rejected.append(RejectedRow(line=line, raw=raw, reason=reason, **cells))
 
     def add(self, line: int, raw: str, text: str, label: str | None, split: str | None, doc_id: str,
-            annotator: str | None = None, spans_lines: bool = False, cells: dict | None = None) -> None:
-        cells = cells if cells is not None else {"text": text}
+            annotator: str | None = None, spans_lines: bool = False,
+            cells: dict | Callable[[], dict] | None = None) -> None:
+        """`cells`: what a reject keeps for the rejects file (a callable: built only for a reject)."""
+
+        def reject(reason: str) -> None:
+            kept = cells() if callable(cells) else cells
+            self.reject(line, raw, reason, **(kept if kept is not None else {"text": text}))
+
         cleaned = clean_text(text)
         if not cleaned:
-            self.reject(line, raw, "empty text", **cells)
+            reject("empty text")
             return
         if len(cleaned) > MAX_TEXT_CHARS:
             reason = f"longer than {MAX_TEXT_CHARS} characters ({len(cleaned):,})"
@@ -196,7 +202,7 @@ class _Collector:
                 reason += "; the row runs over several lines, check for a double quote that is never closed"
             elif not self.documents:
                 reason += "; split it into sentences, or import the file in documents mode"
-            self.reject(line, raw, reason, **cells)
+            reject(reason)
             return
         self._count()
         digest = text_hash(cleaned)
@@ -292,33 +298,47 @@ def _json_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _take_record(out: _Collector, tally: _LabelTally, record: Record, roles: _Roles, stem: str,
-                 spreadsheet: bool) -> None:
-    values = record.values
-    if spreadsheet:  # every cell of a CSV export is formula-escaped (core.exporting.to_csv)
-        values = {k: _unescape_formula(v) if isinstance(v, str) else v for k, v in values.items()}
-    text_value = values.get(roles.text) if roles.text is not None else None
-    written_label = next((values[c] for c in roles.labels
-                          if values.get(c) is not None and str(values[c]).strip() not in ("", "[]")), None)
-    if written_label is None and roles.labels:
-        written_label = values.get(roles.labels[0])
-    cells = {
-        "text": _cell_text(text_value),
-        "label": _cell_text(written_label) if not isinstance(written_label, (list, dict)) else _json_text(written_label),
+def _written_label(values: dict, roles: _Roles) -> object:
+    """The first label column with a value (label_name, then label), else the first one's empty value."""
+    for column in roles.labels:
+        value = values.get(column)
+        if value is not None and str(value).strip() not in ("", "[]"):
+            return value
+    return values.get(roles.labels[0]) if roles.labels else None
+
+
+def _cells(values: dict, roles: _Roles) -> dict[str, str | None]:
+    """The cells a rejected row keeps for the rejects file, as written."""
+    label = _written_label(values, roles)
+    return {
+        "text": _cell_text(values.get(roles.text)) if roles.text else None,
+        "label": _json_text(label) if isinstance(label, (list, dict)) else _cell_text(label),
         "split": _cell_text(values.get(roles.split)) if roles.split else None,
         "document": _cell_text(values.get(roles.document)) if roles.document else None,
         "annotator": _cell_text(values.get(roles.annotator)) if roles.annotator else None,
     }
-    if text_value is None:
-        out.reject(record.line, record.raw, 'no "text" field', **cells)
+
+
+def _take_record(out: _Collector, tally: _LabelTally, record: Record, roles: _Roles, stem: str,
+                 spreadsheet: bool) -> None:
+    values = record.values
+    # Every cell of the app's CSV export is formula-escaped (core.exporting.to_csv); undo it.
+    if spreadsheet and "'" in "".join(v[:1] for v in values.values()):  # CSV cells are all strings
+        values = {k: _unescape_formula(v) for k, v in values.items()}
+
+    def reject(reason: str) -> None:
+        out.reject(record.line, record.raw, reason, **_cells(values, roles))
+
+    text = values.get(roles.text) if roles.text is not None else None
+    if text is None:
+        reject('no "text" field')
         return
-    if not isinstance(text_value, str):
-        out.reject(record.line, record.raw, f'"text" is a {type(text_value).__name__}, not a string', **cells)
+    if not isinstance(text, str):
+        reject(f'"text" is a {type(text).__name__}, not a string')
         return
-    text = text_value
     split_value, problem = _split_value(values.get(roles.split) if roles.split else None)
     if problem:
-        out.reject(record.line, record.raw, problem, **cells)
+        reject(problem)
         return
     doc = values.get(roles.document) if roles.document else None
     doc_id = str(doc).strip() if doc is not None else ""
@@ -327,21 +347,24 @@ def _take_record(out: _Collector, tally: _LabelTally, record: Record, roles: _Ro
         # for every sentence in it, while its split is kept so a post never straddles train and test.
         sentences = split_sentences(text)
         if not sentences:
-            out.reject(record.line, record.raw, "empty text", **cells)
+            reject("empty text")
             return
+        cells = _cells(values, roles)
         for sentence in sentences:
             out.add(record.line, sentence, sentence, None, split_value, doc_id or f"{stem}-{record.line}",
                     cells={"text": sentence, "split": cells["split"], "document": cells["document"]})
         return
+    written_label = _written_label(values, roles)
     label, problem = label_cell(written_label)
     if problem:
-        out.reject(record.line, record.raw, problem, **cells)
+        reject(problem)
         return
     if label is not None:
         tally.add(written_label, label)
-    annotator = (cells["annotator"] or "").strip() or None
+    annotator = values.get(roles.annotator) if roles.annotator else None
+    annotator = str(annotator).strip() or None if annotator is not None else None
     out.add(record.line, record.raw, text, label, split_value, doc_id, annotator,
-            spans_lines=record.end_line > record.line, cells=cells)
+            spans_lines=record.end_line > record.line, cells=lambda: _cells(values, roles))
 
 
 def _parse_documents(records: Sequence[Record], stem: str, out: _Collector) -> None:

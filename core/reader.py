@@ -438,7 +438,7 @@ def _read_delimited(lines: list[str], fmt: str, filename: str, encoding: Encodin
         if problem is not None:
             records.append(Record(first + 1, last + 1, raw, {}, problem))
             continue
-        if fields is None or not any(f.strip() for f in fields):
+        if fields is None or not "".join(fields).strip():
             blank += last - first + 1
             continue
         if len(fields) > width and any(f.strip() for f in fields[width:]):
@@ -563,6 +563,8 @@ def label_cell(value: object) -> tuple[str | None, str | None]:
     text = str(value).strip()
     if not text:
         return None, None
+    if "." not in text and text[0] != "[":  # a plain name or integer: most cells
+        return text, None
     if text.startswith("[") and text.endswith("]"):
         parsed = _list_literal(text)
         if parsed is not None:
