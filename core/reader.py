@@ -197,6 +197,14 @@ def decode(data: bytes, filename: str, encoding: str | None = None) -> tuple[str
     return _detect(data, filename)
 
 
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
 def _detect(data: bytes, filename: str) -> tuple[str, Encoding]:
     import charset_normalizer  # only files that are not UTF-8 pay for it
 
@@ -213,8 +221,9 @@ def _detect(data: bytes, filename: str) -> tuple[str, Encoding]:
         legacy = charset_normalizer.from_bytes(data, cp_isolation=[_PREFERRED_LEGACY]).best()
         if legacy is not None and legacy.chaos <= best.chaos:
             name = _PREFERRED_LEGACY
-    offered = [name] + [m.encoding for m in matches] + list(_OFFERED_ENCODINGS)
-    alternatives = tuple(dict.fromkeys(e for e in offered if e != name))[:8]
+    # The common ones first: the detector's other candidates include code pages few people have met.
+    offered = list(_OFFERED_ENCODINGS) + [m.encoding for m in matches]
+    alternatives = tuple(e for e in dict.fromkeys(offered) if e != name and _decodes(data, e))[:10]
     return data.decode(name, errors="replace").lstrip("\ufeff"), Encoding(name, "detected", alternatives, where)
 
 

@@ -34,17 +34,10 @@ with tab_new:
                 st.rerun()
 
 
-def _read(upload, documents: bool, encoding_key: str, column_key: str):
-    """Parse with what the moderator chose so far: the label column, and another encoding than the
-    guessed one. Returns (parsed, the guessed encoding or None)."""
-    limits = {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_rows": settings.max_import_rows,
-              "documents": documents, "label_column": st.session_state.get(column_key) or None}
-    parsed = parse_file(upload.getvalue(), upload.name, **limits)
-    guessed = parsed.encoding if parsed.encoding.needs_confirmation else None
-    chosen = st.session_state.get(encoding_key)
-    if guessed is not None and chosen and chosen != guessed.name:
-        parsed = parse_file(upload.getvalue(), upload.name, encoding=chosen, **limits)
-    return parsed, guessed
+def _read(upload, documents: bool, column_key: str, encoding: str | None = None):
+    limits = {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_rows": settings.max_import_rows}
+    return parse_file(upload.getvalue(), upload.name, documents=documents, encoding=encoding,
+                      label_column=st.session_state.get(column_key) or None, **limits)
 
 
 with tab_import:
@@ -63,17 +56,21 @@ with tab_import:
             file_key = getattr(upload, "file_id", None) or f"{upload.name}-{upload.size}"
             encoding_key, confirm_key, column_key = (f"import_{k}_{file_key}" for k in ("encoding", "confirm", "column"))
             user = st.session_state.get("user") or "import"
+            preview = None
             try:
-                parsed, guessed = _read(upload, documents, encoding_key, column_key)
-                preview = preview_import(db, project.id, parsed, annotator=user)
-            except AppError as error:
-                show_error(error)
-            else:
+                parsed = _read(upload, documents, column_key)
+                guessed = parsed.encoding if parsed.encoding.needs_confirmation else None
                 if guessed is not None:
                     st.warning(f"Detected encoding: {safe_text(guessed.name)} (not UTF-8) — check the preview: do "
                                "the sentences read right?", icon=":material/translate:")
-                    st.selectbox("Encoding", (guessed.name, *guessed.alternatives), key=encoding_key,
-                                 help="Pick another one if letters look wrong in the preview below.")
+                    chosen = st.selectbox("Encoding", (guessed.name, *guessed.alternatives), key=encoding_key,
+                                          help="Pick another one if letters look wrong in the preview below.")
+                    if chosen != guessed.name:
+                        parsed = _read(upload, documents, column_key, encoding=chosen)
+                preview = preview_import(db, project.id, parsed, annotator=user)
+            except AppError as error:
+                show_error(error)
+            if preview is not None:
                 chosen_column = st.session_state.get(column_key)
                 offered = preview.label_column_candidates or ((chosen_column,) if chosen_column else ())
                 if offered:

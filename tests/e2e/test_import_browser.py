@@ -76,7 +76,12 @@ def test_upload_preview_and_import_semicolon_utf16_and_cp1252_files(import_serve
     button = page.get_by_role("button", name="Import 1 sentence(s)")
     expect(button).to_be_disabled()
     page.screenshot(path=str(test_output / "import-cp1252-confirm.png"), full_page=True)
-    page.get_by_text("The sentences above read right in cp1252").click()
+    page.get_by_role("combobox", name="Encoding").click()  # another encoding re-reads the preview
+    page.get_by_role("option", name="latin_1").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("encoding iso8859-1 (as chosen)", exact=False)).to_be_visible()
+    expect(button).to_be_disabled()
+    page.get_by_text("The sentences above read right in iso8859-1").click()
     wait_for_app_idle(page)
     expect(button).to_be_enabled()
     _import(page, "Import 1 sentence(s)")
