@@ -26,8 +26,6 @@ from core.errors import ImportFileError, InvalidInput
 from core.exporting import FORMULA_PREFIXES, escape_formula
 from core.projects import ProjectInfo, get_project
 from core.reader import (
-    EXTENSIONS,
-    FORMATS,
     TEXT_KEYS,
     UTF8,
     Encoding,
@@ -41,8 +39,6 @@ from core.reader import (
 from core.text import clean_text, shuffle_key, split_for_hash, split_sentences, text_hash
 from db.engine import Database
 from db.models import Annotation, Sentence, Split, utcnow
-
-__all__ = ["EXTENSIONS", "FORMATS"]  # re-exported: pages and the CLI list the accepted extensions
 
 MAX_TEXT_CHARS = 2000
 # Each chunk is its own write transaction, so the worker never waits long for the SQLite write lock.
