@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 
 from core.errors import InvalidInput, NotFound
 from db.engine import Database
-from db.models import Annotation, Label, Sentence, Split, Suggestion, utcnow
+from db.models import Annotation, AnnotationSource, Label, Sentence, Split, Suggestion, utcnow
 
 QUEUE_ORDERS = ("document", "shuffled", "useful")
 
@@ -39,7 +39,7 @@ class AnnotationView:
     created_at: datetime
     note: str
     unsure: bool
-    source: str
+    source: AnnotationSource
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def save_label(
     *,
     note: str = "",
     unsure: bool = False,
-    source: str = "ui",
+    source: AnnotationSource = AnnotationSource.ui,
 ) -> None:
     """Record a label. Two people labelling the same sentence both land in history; the latest is current."""
     annotator = _annotator(annotator)
@@ -95,7 +95,8 @@ def save_label(
         sentence.labelled_at = now
 
 
-def save_labels(db: Database, changes: dict[int, int], annotator: str, source: str = "table") -> int:
+def save_labels(db: Database, changes: dict[int, int], annotator: str,
+                source: AnnotationSource = AnnotationSource.table) -> int:
     """Several labels in one transaction (table mode); returns how many changed."""
     annotator = _annotator(annotator)
     changes = {int(k): int(v) for k, v in changes.items()}
@@ -133,7 +134,7 @@ def undo_last(db: Database, project_id: int, annotator: str) -> int | None:
             .where(
                 Sentence.project_id == project_id,
                 Annotation.annotator == annotator,
-                Annotation.source != "undo",
+                Annotation.source != AnnotationSource.undo,
                 Annotation.id.not_in(reverted),
             )
             .order_by(Annotation.id.desc())
@@ -159,7 +160,7 @@ def undo_last(db: Database, project_id: int, annotator: str) -> int | None:
         now = utcnow()
         restored = before.label if before is not None else None
         session.add(
-            Annotation(sentence_id=act.sentence_id, label=restored, annotator=annotator, source="undo",
+            Annotation(sentence_id=act.sentence_id, label=restored, annotator=annotator, source=AnnotationSource.undo,
                        reverts_id=act.id, note=before.note if before else "",
                        unsure=before.unsure if before else False, created_at=now)
         )
@@ -310,7 +311,7 @@ def label_conflicts(db: Database, project_id: int) -> list[int]:
         .subquery()
     )
     checked = select(newest.c.sentence_id).join(Annotation, Annotation.id == newest.c.newest_id).where(
-        Annotation.source == "check"
+        Annotation.source == AnnotationSource.check
     )
     stmt = (
         select(latest.c.sentence_id)

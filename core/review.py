@@ -13,7 +13,7 @@ from core.errors import EvaluationUnavailable, InvalidInput, NotFound
 from core.evaluation import compute_metrics
 from core.labeling import save_labels
 from db.engine import Database
-from db.models import Prediction, Project, RunStatus, Sentence, Split, TrainingRun
+from db.models import AnnotationSource, Prediction, Project, RunStatus, Sentence, Split, TrainingRun
 
 AGREEMENT = ("any", "agrees", "disagrees", "unlabelled")
 SORTS = {"least sure first": "asc", "most sure first": "desc", "document order": "doc"}
@@ -109,7 +109,7 @@ def bulk_accept(db: Database, run_id: int, f: PredictionFilter, min_confidence: 
                          f.max_confidence, f.search, f.split)
     with db.read() as session:
         rows = session.execute(_filtered(run_id, g, [Sentence.id, Prediction.label])).all()
-    return save_labels(db, {sid: label for sid, label in rows}, annotator, source="bulk-accept")
+    return save_labels(db, {sid: label for sid, label in rows}, annotator, source=AnnotationSource.bulk_accept)
 
 
 @dataclass(frozen=True)

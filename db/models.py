@@ -45,6 +45,28 @@ class RunStatus(str, enum.Enum):
         return self in (RunStatus.queued, RunStatus.running)
 
 
+class RunKind(str, enum.Enum):
+    train = "train"  # a model version
+    learning_curve = "learning_curve"  # accuracy on growing shares of the labels; keeps no model
+
+
+class AnnotationSource(str, enum.Enum):
+    """Where a labelling act came from."""
+
+    ui = "ui"  # the Label page, one sentence at a time
+    table = "table"  # several labels saved at once from the Table page
+    imported = "import"  # a file import
+    review = "review"  # a moderator correcting a model's prediction
+    bulk_accept = "bulk-accept"  # the model's labels accepted above a confidence
+    check = "check"  # settled from the check queue (suspected errors, disagreements)
+    undo = "undo"  # takes back the act named in `reverts_id`
+
+
+def _values(kind: type[enum.Enum]) -> list[str]:
+    # Store the values, as the plain strings were stored before these columns had enums.
+    return [member.value for member in kind]
+
+
 class Project(Base):
     __tablename__ = "projects"
 
@@ -117,7 +139,8 @@ class Annotation(Base):
     annotator: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
     unsure: Mapped[bool] = mapped_column(Boolean, default=False)
-    source: Mapped[str] = mapped_column(String(20), default="ui")  # ui | import | table | review | undo
+    source: Mapped[AnnotationSource] = mapped_column(
+        Enum(AnnotationSource, native_enum=False, length=20, values_callable=_values), default=AnnotationSource.ui)
     # For an undo row: the annotation it takes back (so a second undo reaches further back).
     reverts_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -130,7 +153,8 @@ class TrainingRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20), default="train")  # train | learning_curve
+    kind: Mapped[RunKind] = mapped_column(
+        Enum(RunKind, native_enum=False, length=20, values_callable=_values), default=RunKind.train)
     status: Mapped[RunStatus] = mapped_column(Enum(RunStatus, native_enum=False, length=16), default=RunStatus.queued)
     preset: Mapped[str] = mapped_column(String(40))
     params_json: Mapped[str] = mapped_column(Text)
