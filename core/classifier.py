@@ -10,13 +10,14 @@ column it does have under its label and gives the missing ones probability 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from core.params import TrainingParams
+from core.run_metrics import RunMetrics
 
 
 class RunCancelled(Exception):
@@ -43,10 +44,8 @@ class TrainingHooks:
 
 @dataclass(frozen=True)
 class FitResult:
-    eval_accuracy: float | None
     train_seconds: float
-    total_steps: int
-    extra: dict = field(default_factory=dict)
+    n_eval_pairs: int = 0  # test pairs the validation loss was computed on (0: no test sentences)
 
 
 def align_proba(probs: np.ndarray, classes: Sequence[int] | np.ndarray | None, n_labels: int) -> np.ndarray:
@@ -79,7 +78,10 @@ def head_classes(head) -> list[int] | None:
 
 
 class Classifier(Protocol):
-    """What the worker needs from a model: train, score (aligned to the project's labels), embed, save."""
+    """What the worker needs from a model: train, score (aligned to the project's labels), embed, save.
+
+    `fit` does not measure the test split: the worker scores every sentence once after training and takes
+    the test metrics from those scores, then hands them back with `write_card`."""
 
     @property
     def labels(self) -> list[str]: ...
@@ -96,8 +98,10 @@ class Classifier(Protocol):
         test_texts: Sequence[str],
         test_labels: Sequence[int],
         hooks: TrainingHooks,
-        params: TrainingParams | None = None,
-    ) -> FitResult: ...
+        params: TrainingParams,
+    ) -> FitResult:
+        """Train on the train split; the test texts serve only the validation loss (a bounded sample)."""
+        ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(labels)) probabilities in label-value order."""
@@ -109,7 +113,13 @@ class Classifier(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def save(self, directory: Path) -> None: ...
+    def save(self, directory: Path) -> None:
+        """Write the model and its card into `directory`, a folder that does not exist yet."""
+        ...
+
+    def write_card(self, directory: Path, metrics: RunMetrics) -> None:
+        """Record the run's test metrics in the card of the model saved in `directory`."""
+        ...
 
 
 class ClassifierFactory(Protocol):

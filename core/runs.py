@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from core.classifier import RunCancelled
 from core.errors import InvalidInput, NothingChanged, NotFound, RunAlreadyActive, TrainingRefused
 from core.params import TrainingParams
+from core.run_metrics import RunMetrics
 from db.engine import Database
-from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
+from db.models import LossPoint, Prediction, Project, RunKind, RunStatus, Sentence, TrainingRun, Worker, utcnow
 
 # SetFit learns from pairs; fewer than this many training examples of a label gives it nothing to contrast.
 MIN_TRAIN_PER_LABEL = 4
@@ -30,7 +31,7 @@ class RunInfo:
     id: int
     project_id: int
     version: int
-    kind: str
+    kind: RunKind
     status: RunStatus
     preset: str
     params: TrainingParams
@@ -47,7 +48,7 @@ class RunInfo:
     progress_total: int
     cancel_requested: bool
     error: str | None
-    metrics: dict
+    metrics: dict  # metrics_json as stored: RunMetrics.to_dict() for a train run, curve points for a curve
     model_dir: str | None
     head_sha256: str | None
     threshold: float | None
@@ -58,6 +59,11 @@ class RunInfo:
     def accuracy(self) -> float | None:
         value = self.metrics.get("accuracy")
         return None if value is None else float(value)
+
+    @property
+    def run_metrics(self) -> RunMetrics | None:
+        """What a train run measured; None for a learning curve or a run that has not succeeded."""
+        return RunMetrics.from_dict(self.metrics) if self.kind == RunKind.train and self.metrics else None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -142,7 +148,7 @@ def _refuse_if_unchanged(session: Session, project: Project, snapshot: Snapshot,
     """Training is seeded: a kept version's labels and parameters again give the very same model."""
     same = [
         run for run in session.scalars(select(TrainingRun).where(
-            TrainingRun.project_id == project.id, TrainingRun.kind == "train",
+            TrainingRun.project_id == project.id, TrainingRun.kind == RunKind.train,
             TrainingRun.status == RunStatus.succeeded, TrainingRun.snapshot_hash == snapshot.digest,
         ).order_by(TrainingRun.id.desc()))
         if TrainingParams.from_json(run.params_json) == params
@@ -160,13 +166,14 @@ def _refuse_if_unchanged(session: Session, project: Project, snapshot: Snapshot,
 
 
 def request_retrain(
-    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "", kind: str = "train",
-    force: bool = False,
+    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "",
+    kind: RunKind = RunKind.train, force: bool = False,
 ) -> RunInfo:
     """Queue a run over the labels as they are now. One queued-or-running run per project.
 
     Raises NothingChanged when the labels and parameters are those of a version already trained (the
     active one, or another kept one), unless `force`."""
+    kind = RunKind(kind)
     with db.write() as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -183,7 +190,7 @@ def request_retrain(
             )
         snapshot = take_snapshot(session, project_id)
         check_trainable(snapshot, {label.value: label.name for label in project.labels})
-        if kind == "train" and not force:
+        if kind == RunKind.train and not force:
             _refuse_if_unchanged(session, project, snapshot, params)
         version = (session.scalar(select(func.max(TrainingRun.version)).where(TrainingRun.project_id == project_id)) or 0) + 1
         run = TrainingRun(
@@ -194,6 +201,48 @@ def request_retrain(
         session.add(run)
         session.flush()
         return _info(run, project.active_run_id)
+
+
+@dataclass(frozen=True)
+class Example:
+    sentence_id: int
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run's frozen inputs, as the worker trains them: the snapshot's sentences per split, its parameters
+    and the project's labels (values 0..n-1 in order, names)."""
+
+    project_id: int
+    label_values: tuple[int, ...]
+    label_names: tuple[str, ...]
+    params: TrainingParams
+    train: tuple[Example, ...]
+    test: tuple[Example, ...]
+
+
+def load_job(db: Database, run_id: int) -> Job:
+    with db.read() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise NotFound(f"No training run {run_id}.")
+        project = session.get(Project, run.project_id)
+        snapshot = json.loads(run.snapshot_json)
+        texts = dict(session.execute(
+            select(Sentence.id, Sentence.text).where(Sentence.id.in_([row[0] for row in snapshot]))).all())
+        examples = {split: tuple(Example(sid, texts[sid], label)
+                                 for sid, label, in_split in snapshot if in_split == split and sid in texts)
+                    for split in ("train", "test")}
+        return Job(
+            project_id=run.project_id,
+            label_values=tuple(label.value for label in project.labels),
+            label_names=tuple(label.name for label in project.labels),
+            params=TrainingParams.from_json(run.params_json),
+            train=examples["train"],
+            test=examples["test"],
+        )
 
 
 def get_run(db: Database, run_id: int) -> RunInfo:
@@ -318,31 +367,35 @@ def activation_decision(new_accuracy: float | None, current: RunInfo | None) -> 
                    f"{current.version}'s {old:.3f}; promote it by hand if you prefer it")
 
 
+def finishing_run(session: Session, run_id: int) -> TrainingRun:
+    """The run about to succeed, inside the finishing transaction. Refuses a run that is no longer running
+    (failed as "worker lost" meanwhile) and honours a cancel that arrived after the worker's last check."""
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"No training run {run_id}.")
+    if run.status != RunStatus.running:
+        raise InvalidInput(f"Version {run.version} is {run.status.value}, not running; its model is not kept.")
+    if run.cancel_requested:
+        raise RunCancelled()
+    return run
+
+
 def finish_run(
-    db: Database, run_id: int, metrics: dict, model_dir: str, head_sha256: str,
+    db: Database, run_id: int, metrics: RunMetrics, model_dir: str, head_sha256: str,
     then: Callable[[Session, bool], None] | None = None,
 ) -> bool:
     """A run's last step, in one transaction: mark it succeeded with its metrics and model, apply the
     activation rule, and make the run's remaining writes (`then(session, activated)`, e.g. the new
     version's suggestions). Either all of it commits or none: a run is never active without having
-    succeeded, nor succeeded without the rest. Returns whether the run became the active model.
-
-    Refuses a run that is no longer running (failed as "worker lost" meanwhile) and honours a cancel
-    that arrived after the worker's last check."""
+    succeeded, nor succeeded without the rest. Returns whether the run became the active model."""
     with db.write() as session:
-        run = session.get(TrainingRun, run_id)
-        if run is None:
-            raise NotFound(f"No training run {run_id}.")
-        if run.status != RunStatus.running:
-            raise InvalidInput(f"Version {run.version} is {run.status.value}, not running; its model is not kept.")
-        if run.cancel_requested:
-            raise RunCancelled()
+        run = finishing_run(session, run_id)
         project = session.get(Project, run.project_id)
         current = session.get(TrainingRun, project.active_run_id) if project.active_run_id else None
         run.status, run.finished_at, run.phase = RunStatus.succeeded, utcnow(), ""
-        run.metrics_json, run.model_dir, run.head_sha256 = json.dumps(metrics), model_dir, head_sha256
+        run.metrics_json, run.model_dir, run.head_sha256 = json.dumps(metrics.to_dict()), model_dir, head_sha256
         run.progress_step = run.progress_total
-        activate, note = activation_decision(metrics.get("accuracy"),
+        activate, note = activation_decision(metrics.accuracy,
                                              None if current is None else _info(current, current.id))
         if activate:
             _make_active(session, run, note)

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from setfit import SetFitModel, Trainer, TrainingArguments  # noqa: E402
+from setfit.sampler import ContrastiveDataset  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 from core.classifier import (  # noqa: E402
@@ -29,6 +30,7 @@ from core.classifier import (  # noqa: E402
     head_classes,
 )
 from core.params import TrainingParams  # noqa: E402
+from core.run_metrics import RunMetrics  # noqa: E402
 
 CARD_FILE = "README.md"
 
@@ -38,24 +40,16 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _accuracy(y_pred, y_test) -> dict[str, float]:
-    # A local metric: SetFit's default "accuracy" is fetched from the hub, which is not reachable.
-    y_pred, y_test = list(y_pred), list(y_test)
-    return {"accuracy": float(sum(int(a == b) for a, b in zip(y_pred, y_test)) / max(1, len(y_test)))}
-
-
 class _HooksCallback(TrainerCallback):
     def __init__(self, hooks: TrainingHooks, check_every_s: float = 0.5) -> None:
         self.hooks = hooks
         self.check_every_s = check_every_s
         self._last_check = 0.0
-        self.max_steps = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.hooks.on_progress(0, state.max_steps)
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.max_steps = state.max_steps
         self.hooks.on_progress(state.global_step, state.max_steps)
         now = time.monotonic()
         if now - self._last_check >= self.check_every_s:
@@ -72,6 +66,36 @@ class _HooksCallback(TrainerCallback):
             self.hooks.on_loss(LoggedLoss(epoch, state.global_step, validation_loss=float(logs["eval_embedding_loss"])))
 
 
+class _SampledEvalTrainer(Trainer):
+    """SetFit's Trainer, evaluating on at most `eval_max_pairs` distinct test pairs drawn with the run's seed.
+
+    setfit 1.2 builds evaluation pairs the way it builds training pairs, num_iterations x 2 per test sentence
+    (3,000 for 300 test sentences at num_iterations=5), and its `eval_max_steps` caps only the *distinct*
+    pairs, which it then repeats up to that count. Which pairs SetFit draws is fixed (its sampler shuffles
+    with seed 42); shuffling the test sentences with the run's seed first makes the sample the run's.
+    A subclass because pair building has no callback; only the evaluation call of `get_dataset` changes."""
+
+    def __init__(self, *args, eval_max_pairs: int, seed: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.eval_max_pairs, self.eval_seed = eval_max_pairs, seed
+        self.n_eval_pairs = 0
+        self._eval_texts: list[str] | None = None
+
+    def train_embeddings(self, x_train, y_train=None, x_eval=None, y_eval=None, args=None):
+        self._eval_texts = x_eval  # setfit passes this very list to get_dataset for the evaluation pairs
+        super().train_embeddings(x_train, y_train, x_eval, y_eval, args)
+
+    def get_dataset(self, x, y, args, max_pairs=-1):
+        if x is None or x is not self._eval_texts:
+            return super().get_dataset(x, y, args, max_pairs)
+        order = np.random.RandomState(self.eval_seed).permutation(len(x))
+        pairs = ContrastiveDataset([x[i] for i in order], [y[i] for i in order], self.model.multi_target_strategy,
+                                   num_iterations=None, sampling_strategy="unique", max_pairs=self.eval_max_pairs)
+        dataset = Dataset.from_list(list(pairs))
+        self.n_eval_pairs = len(dataset)
+        return dataset, args.loss(self.model.model_body)
+
+
 class SetFitClassifier:
     """A SetFitModel whose probabilities always have one column per project label (core/classifier.py).
 
@@ -80,6 +104,7 @@ class SetFitClassifier:
 
     def __init__(self, model: SetFitModel) -> None:
         self.model = model
+        self._validation_note = ""  # what the card says about the Validation Loss, once trained
 
     @property
     def labels(self) -> list[str]:
@@ -121,9 +146,8 @@ class SetFitClassifier:
         test_texts: Sequence[str],
         test_labels: Sequence[int],
         hooks: TrainingHooks,
-        params: TrainingParams | None = None,
+        params: TrainingParams,
     ) -> FitResult:
-        params = params or TrainingParams()
         has_eval = len(test_texts) > 0
         train = Dataset.from_dict({"text": list(train_texts), "label": [int(x) for x in train_labels]})
         test = Dataset.from_dict({"text": list(test_texts), "label": [int(x) for x in test_labels]}) if has_eval else None
@@ -151,25 +175,25 @@ class SetFitClassifier:
                 show_progress_bar=False,
             )
             callback = _HooksCallback(hooks)
-            trainer = Trainer(
+            trainer = _SampledEvalTrainer(
                 model=self.model,
                 args=args,
                 train_dataset=train,
                 eval_dataset=test,
-                metric=_accuracy,
                 callbacks=[callback],
+                eval_max_pairs=params.eval_max_pairs,
+                seed=params.seed,
             )
             hooks.on_phase("fine-tuning the sentence encoder")
             started = time.monotonic()
             trainer.train()
             train_seconds = time.monotonic() - started
-            accuracy = None
-            if has_eval:
-                hooks.on_phase("evaluating on the test split")
-                # SetFit's evaluate compares head.predict (class values) with the labels: no column mix-up.
-                accuracy = float(trainer.evaluate()["accuracy"])
-            return FitResult(eval_accuracy=accuracy, train_seconds=train_seconds,
-                             total_steps=callback.max_steps)
+        if has_eval:
+            self._validation_note = (
+                f"\n*The Validation Loss was computed on {trainer.n_eval_pairs} pairs of the {len(test_texts)} labelled "
+                f"test sentences (at most {params.eval_max_pairs}, drawn with seed {params.seed}).*\n")
+        # No trainer.evaluate(): the worker scores the test split once, with every other sentence.
+        return FitResult(train_seconds=train_seconds, n_eval_pairs=trainer.n_eval_pairs)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
@@ -191,7 +215,31 @@ class SetFitClassifier:
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(str(directory))
-        _note_labels_without_examples(Path(directory) / CARD_FILE, self.labels_without_examples)
+        self._add_card_notes(Path(directory) / CARD_FILE)
+
+    def write_card(self, directory: Path, metrics: RunMetrics) -> None:
+        """The card again, with the test accuracy in its Evaluation section (as trainer.evaluate wrote it)."""
+        if metrics.accuracy is not None:
+            self.model.model_card_data.post_training_eval_results({"test_accuracy": metrics.accuracy})
+        self.model.create_model_card(path=str(directory), model_name=str(directory))  # as save_pretrained does
+        self._add_card_notes(Path(directory) / CARD_FILE)
+
+    def _add_card_notes(self, card: Path) -> None:
+        _note_validation_sample(card, self._validation_note)
+        _note_labels_without_examples(card, self.labels_without_examples)
+
+
+def _note_validation_sample(card: Path, note: str) -> None:
+    """Say under the Training Results table how many pairs its Validation Loss was measured on."""
+    if not note or not card.is_file():
+        return
+    text = card.read_text(encoding="utf-8")
+    table = text.find("### Training Results")
+    if table < 0:
+        return
+    end = text.find("\n#", table + 1)
+    text = text + note if end < 0 else text[:end].rstrip("\n") + "\n\n" + note.strip("\n") + "\n" + text[end:]
+    card.write_text(text, encoding="utf-8")
 
 
 def _note_labels_without_examples(card: Path, missing: list[str]) -> None:

@@ -18,16 +18,17 @@ from core.active import out_of_fold_probs, rank_useful, suspect_labels
 from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
 from core.labeling import label_conflicts, save_label
+from core.learning_curve import learning_curve_points  # noqa: F401  (pages/train.py reads it from here)
 from db.engine import Database
 from db.models import (
     Annotation,
+    AnnotationSource,
     Embedding,
     Project,
     Sentence,
     Suggestion,
     SuggestionState,
     Suspect,
-    TrainingRun,
     utcnow,
 )
 
@@ -285,22 +286,7 @@ def check_queue(db: Database, project_id: int) -> list[CheckItem]:
 
 def resolve_check(db: Database, sentence_id: int, label: int, annotator: str) -> None:
     """Keep or change a checked label; either way it leaves the check queue."""
-    save_label(db, sentence_id, label, annotator, source="check", note="checked")
+    save_label(db, sentence_id, label, annotator, source=AnnotationSource.check, note="checked")
     with db.write() as session:
         session.execute(delete(Suspect).where(Suspect.sentence_id == sentence_id))
 
-
-# -- learning curve --------------------------------------------------------------------------------
-
-LEARNING_CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
-
-
-def learning_curve_points(db: Database, project_id: int) -> list[dict]:
-    """The newest learning-curve job's points: [{"fraction", "n_labels", "accuracy"}, ...]."""
-    with db.read() as session:
-        metrics = session.scalar(
-            select(TrainingRun.metrics_json).where(TrainingRun.project_id == project_id, TrainingRun.kind == "learning_curve",
-                                                   TrainingRun.metrics_json.is_not(None))
-            .order_by(TrainingRun.id.desc()).limit(1)
-        )
-    return json.loads(metrics).get("points", []) if metrics else []

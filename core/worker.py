@@ -14,22 +14,25 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from sqlalchemy import select, update
 
-from core.classifier import Classifier, ClassifierFactory, LoggedLoss, RunCancelled, TrainingHooks
+from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss, RunCancelled, TrainingHooks
 from core.config import Settings
 from core.errors import AppError
-from core.evaluation import compute_metrics
+from core.learning_curve import finish_learning_curve, measure_learning_curve, points_json
 from core.model_store import publish, remove_temp_dirs, temp_dir_for
 from core.params import TrainingParams
-from core.runs import end_run, finish_run, mark_lost_runs
+from core.run_metrics import RunMetrics
+from core.runs import Job, end_run, finish_run, load_job, mark_lost_runs
 from core.suggestions import (
-    LEARNING_CURVE_FRACTIONS,
+    ProjectSentences,
+    SuggestionBatch,
     cached_embeddings,
     find_suspects,
     model_key_for,
@@ -41,22 +44,45 @@ from core.suggestions import (
     write_suspects,
 )
 from db.engine import Database
-from db.models import LossPoint, Prediction, Project, RunStatus, Sentence, TrainingRun, Worker, utcnow
+from db.models import LossPoint, Prediction, Project, RunKind, RunStatus, TrainingRun, Worker, utcnow
 
 log = logging.getLogger("worker")
 
+PREDICT_BATCH = 512
+
+
+@dataclass
+class _RunInHand:
+    """A run the worker is executing: its hooks, how it ended, and the model folder to remove unless it
+    succeeds (a temporary one until published, then the published one until the run has succeeded)."""
+
+    id: int
+    hooks: TrainingHooks
+    status: RunStatus = RunStatus.running
+    temp_dir: Path | None = None
+    published: Path | None = None
+
 
 @dataclass(frozen=True)
-class Job:
-    project_id: int
-    label_values: list[int]
-    label_names: list[str]
-    params: TrainingParams
-    train: list[tuple[str, int]]
-    test: list[tuple[str, int]]
+class _Trained:
+    classifier: Classifier
+    fit: FitResult
 
 
-PREDICT_BATCH = 512
+@dataclass(frozen=True)
+class _Scores:
+    """The new version's view of every sentence of the project, and the test metrics taken from it."""
+
+    sentences: ProjectSentences
+    embeddings: np.ndarray
+    probs: np.ndarray
+    metrics: RunMetrics
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    suspects: list[dict] | None
+    suggestions: SuggestionBatch
 
 
 class TrainingWorker:
@@ -212,63 +238,118 @@ class TrainingWorker:
     def execute_any(self, run_id: int) -> RunStatus:
         with self.db.read() as session:
             kind = session.scalar(select(TrainingRun.kind).where(TrainingRun.id == run_id))
-        return self.execute_learning_curve(run_id) if kind == "learning_curve" else self.execute(run_id)
+        return self.execute_learning_curve(run_id) if kind == RunKind.learning_curve else self.execute(run_id)
 
-    def _load_job(self, run_id: int) -> "Job":
-        """A run's frozen inputs: the snapshot's texts and labels per split, its parameters, its labels."""
-        with self.db.read() as session:
-            run = session.get(TrainingRun, run_id)
-            project = session.get(Project, run.project_id)
-            snapshot = json.loads(run.snapshot_json)
-            texts = dict(session.execute(
-                select(Sentence.id, Sentence.text).where(Sentence.id.in_([r[0] for r in snapshot]))).all())
-            return Job(
-                project_id=run.project_id,
-                label_values=[label.value for label in project.labels],
-                label_names=[label.name for label in project.labels],
-                params=TrainingParams.from_json(run.params_json),
-                train=[(texts[s], l) for s, l, split in snapshot if split == "train" and s in texts],
-                test=[(texts[s], l) for s, l, split in snapshot if split == "test" and s in texts],
-            )
+    def execute(self, run_id: int) -> RunStatus:
+        """Train a new model version, phase by phase. The run becomes succeeded (and maybe active) only in
+        the last phase, so a failure anywhere before leaves the active model as it was and no model folder
+        behind."""
+        with self._guarded(run_id) as run:
+            job = self._load_job(run)
+            trained = self._train(run, job)
+            self._save(run, trained)
+            scores = self._score(run, job, trained)
+            analysis = self._analyse(run, job, scores)
+            self._finish(run, job, trained, scores, analysis)
+        return run.status
 
     def execute_learning_curve(self, run_id: int) -> RunStatus:
-        """Train the fast preset on growing shares of the labelled train split; test accuracy for each."""
-        import random
+        """Train on growing shares of the labelled train split; test accuracy for each (core/learning_curve.py)."""
+        with self._guarded(run_id) as run:
+            job = self._load_job(run)
+            points = measure_learning_curve(
+                job, lambda: self._classifiers().new(list(job.label_names), job.params), run.hooks,
+                on_point=lambda so_far: self._update_run(run_id, metrics_json=points_json(so_far)))
+            finish_learning_curve(self.db, run_id, points)
+            run.status = RunStatus.succeeded
+        return run.status
 
+    @contextmanager
+    def _guarded(self, run_id: int) -> Iterator[_RunInHand]:
+        """The one place a run's work ends badly: a cancel ends the run cancelled, any error failed (its
+        traceback in the run's log) while the worker keeps serving, and a model folder of a run that did not
+        succeed is removed. A stop (KeyboardInterrupt) is cleaned up after and passes through; the stop
+        handler (core/launcher.py) fails the run."""
+        run = _RunInHand(run_id, self._hooks(run_id))
         self.current_run_id = run_id
         try:
-            job = self._load_job(run_id)
-            label_values, label_names, params, train, test = job.label_values, job.label_names, job.params, job.train, job.test
-            if not test:
-                raise AppError("A learning curve needs labelled test sentences to measure accuracy on.")
-            random.Random(params.seed).shuffle(train)
-            points = []
-            self._update_run(run_id, progress_step=0, progress_total=len(LEARNING_CURVE_FRACTIONS))
-            for step, fraction in enumerate(LEARNING_CURVE_FRACTIONS, start=1):
-                subset = train[: max(2, int(round(len(train) * fraction)))]
-                if len({l for _, l in subset}) < 2:
-                    continue
-                self._update_run(run_id, phase=f"training on {len(subset)} labels ({fraction:.0%})")
-                classifier = self._classifiers().new(label_names, params)
-                classifier.fit([t for t, _ in subset], [l for _, l in subset], [], [],
-                               TrainingHooks(should_cancel=lambda: self._cancel_requested(run_id)), params)
-                probs = classifier.predict_proba([t for t, _ in test])  # one column per project label
-                accuracy = float(np.mean([label_values[int(p.argmax())] == l for p, (_, l) in zip(probs, test)]))
-                points.append({"fraction": fraction, "n_labels": len(subset), "accuracy": accuracy})
-                self._update_run(run_id, progress_step=step, metrics_json=json.dumps({"points": points}))
-            self._update_run(run_id, status=RunStatus.succeeded, finished_at=utcnow(), phase="",
-                             activation_note="learning curve (no model version is kept)")
-            return RunStatus.succeeded
+            yield run
         except RunCancelled:
             end_run(self.db, run_id, RunStatus.cancelled, "cancelled by a moderator")
-            return RunStatus.cancelled
-        except Exception as error:  # the job records every failure; the worker keeps serving
-            log.exception("learning curve %s failed", run_id)
+            run.status = RunStatus.cancelled
+        except Exception as error:  # the run records every failure; the worker itself keeps serving
+            log.exception("run %s failed", run_id)
             end_run(self.db, run_id, RunStatus.failed, _plain_error(error), traceback.format_exc())
-            return RunStatus.failed
+            run.status = RunStatus.failed
         finally:
+            if run.temp_dir is not None:
+                remove_temp_dirs(self.settings.models_dir, [run_id])
+            # Published, but the run did not succeed (asked again: a Ctrl-C can land just after the commit).
+            if run.published is not None and self._status(run_id) != RunStatus.succeeded:
+                shutil.rmtree(run.published, ignore_errors=True)
             self.current_run_id = None
 
+    # The phases of `execute`, in order.
+
+    def _load_job(self, run: _RunInHand) -> Job:
+        return load_job(self.db, run.id)
+
+    def _train(self, run: _RunInHand, job: Job) -> _Trained:
+        """A fresh classifier fitted on the train split; the test split only feeds the card's validation loss."""
+        classifier = self._classifiers().new(list(job.label_names), job.params)
+        fit = classifier.fit([e.text for e in job.train], [e.label for e in job.train],
+                             [e.text for e in job.test], [e.label for e in job.test], run.hooks, job.params)
+        self._stop_if_cancelled(run.id)
+        return _Trained(classifier, fit)
+
+    def _save(self, run: _RunInHand, trained: _Trained) -> None:
+        """Into a temporary folder, published under MODELS_DIR/<run id>/ only in `_finish`."""
+        run.hooks.on_phase("saving the model")
+        run.temp_dir = temp_dir_for(self.settings.models_dir, run.id)
+        trained.classifier.save(run.temp_dir)
+
+    def _score(self, run: _RunInHand, job: Job, trained: _Trained) -> _Scores:
+        """Every sentence of the project, scored once: the stored predictions, and the test metrics from
+        the test split's rows of the same scores."""
+        run.hooks.on_phase("scoring every sentence")
+        data = project_sentences(self.db, job.project_id)
+        embeddings = cached_embeddings(self.db, model_key_for(run.id), data.hashes, data.texts,
+                                       trained.classifier.embed)
+        probs = trained.classifier.predict_proba_from_embeddings(embeddings)
+        self._store_predictions(run.id, data.ids, probs, job.label_values)
+        return _Scores(data, embeddings, probs, measure_test_split(job, data.ids, probs, trained.fit))
+
+    def _analyse(self, run: _RunInHand, job: Job, scores: _Scores) -> _Analysis:
+        """Suspected label errors and the new version's suggestions, written only when the run finishes."""
+        run.hooks.on_phase("looking for suspicious labels")
+        data = scores.sentences
+        # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
+        # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
+        base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
+        suspects = find_suspects(job.project_id, run.id, data.ids, base, data.labels, len(job.label_values))
+        # The new version's own probabilities are the freshest suggestions there are (kept if it is activated).
+        suggestions = prepare_suggestions(job.project_id, data.ids, scores.probs, scores.embeddings, data.labels,
+                                          data.names, model_key_for(run.id), 0.0)
+        self._stop_if_cancelled(run.id)
+        return _Analysis(suspects, suggestions)
+
+    def _finish(self, run: _RunInHand, job: Job, trained: _Trained, scores: _Scores, analysis: _Analysis) -> None:
+        """The card gets the test metrics, the folder is published, and one transaction marks the run
+        succeeded, applies the activation rule (core/runs.py) and writes the analysis."""
+        run.hooks.on_phase("publishing the new version")
+        trained.classifier.write_card(run.temp_dir, scores.metrics)
+        run.published, head_sha = publish(run.temp_dir, self.settings.models_dir, run.id)
+        run.temp_dir = None
+
+        def then(session, activated: bool) -> None:
+            write_suspects(session, job.project_id, analysis.suspects)
+            if activated:
+                write_suggestions(session, analysis.suggestions)
+
+        finish_run(self.db, run.id, scores.metrics, str(run.published), head_sha, then)
+        run.published, run.status = None, RunStatus.succeeded  # kept: the run succeeded
+
+    # -- run helpers ------------------------------------------------------------------------------
     def _update_run(self, run_id: int, **values) -> None:
         with self.db.write() as session:
             session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
@@ -280,6 +361,10 @@ class TrainingWorker:
     def _cancel_requested(self, run_id: int) -> bool:
         with self.db.read() as session:
             return bool(session.scalar(select(TrainingRun.cancel_requested).where(TrainingRun.id == run_id)))
+
+    def _stop_if_cancelled(self, run_id: int) -> None:
+        if self._cancel_requested(run_id):
+            raise RunCancelled()
 
     def _hooks(self, run_id: int) -> TrainingHooks:
         last_write = [0.0]
@@ -302,85 +387,11 @@ class TrainingWorker:
             should_cancel=lambda: self._cancel_requested(run_id),
         )
 
-    def execute(self, run_id: int) -> RunStatus:
-        """Train, measure, save, score, check labels, then finish: the run becomes succeeded (and maybe
-        active) only in the last step, so a failure anywhere before leaves the active model as it was
-        and no model folder behind."""
-        self.current_run_id = run_id
-        temp_dir: Path | None = None
-        published: Path | None = None
-        try:
-            job = self._load_job(run_id)
-            hooks = self._hooks(run_id)
-            classifier, metrics = self._train(run_id, job, hooks)
-
-            hooks.on_phase("saving the model")
-            temp_dir = temp_dir_for(self.settings.models_dir, run_id)
-            classifier.save(temp_dir)
-
-            hooks.on_phase("scoring every sentence")
-            data = project_sentences(self.db, job.project_id)
-            embeddings = cached_embeddings(self.db, model_key_for(run_id), data.hashes, data.texts, classifier.embed)
-            probs = classifier.predict_proba_from_embeddings(embeddings)
-            self._store_predictions(run_id, data.ids, probs, job.label_values)
-
-            hooks.on_phase("looking for suspicious labels")
-            # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
-            # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
-            base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
-            suspects = find_suspects(job.project_id, run_id, data.ids, base, data.labels, len(job.label_values))
-            # The new version's own probabilities are the freshest suggestions there are (kept if it is activated).
-            suggestions = prepare_suggestions(job.project_id, data.ids, probs, embeddings, data.labels, data.names,
-                                              model_key_for(run_id), 0.0)
-            if self._cancel_requested(run_id):
-                raise RunCancelled()
-
-            published, head_sha = publish(temp_dir, self.settings.models_dir, run_id)
-            temp_dir = None
-
-            def then(session, activated: bool) -> None:
-                write_suspects(session, job.project_id, suspects)
-                if activated:
-                    write_suggestions(session, suggestions)
-
-            finish_run(self.db, run_id, metrics, str(published), head_sha, then)
-            published = None  # kept: the run succeeded
-            return RunStatus.succeeded
-        except RunCancelled:
-            end_run(self.db, run_id, RunStatus.cancelled, "cancelled by a moderator")
-            return RunStatus.cancelled
-        except Exception as error:  # the run records every failure; the worker itself keeps serving
-            log.exception("run %s failed", run_id)
-            end_run(self.db, run_id, RunStatus.failed, _plain_error(error), traceback.format_exc())
-            return RunStatus.failed
-        finally:
-            if temp_dir is not None:
-                remove_temp_dirs(self.settings.models_dir, [run_id])
-            # Published, but the run did not succeed (asked again: a Ctrl-C can land just after the commit).
-            if published is not None and self._status(run_id) != RunStatus.succeeded:
-                shutil.rmtree(published, ignore_errors=True)
-            self.current_run_id = None
-
-    def _train(self, run_id: int, job: Job, hooks: TrainingHooks) -> tuple[Classifier, dict]:
-        """Fit a fresh classifier on the snapshot's train split; metrics on its test split."""
-        classifier = self._classifiers().new(job.label_names, job.params)
-        result = classifier.fit([t for t, _ in job.train], [l for _, l in job.train],
-                                [t for t, _ in job.test], [l for _, l in job.test], hooks, job.params)
-        if self._cancel_requested(run_id):
-            raise RunCancelled()
-        metrics: dict = {"train_seconds": round(result.train_seconds, 2)}
-        if job.test:
-            probs = classifier.predict_proba([t for t, _ in job.test])  # one column per project label
-            predicted = [job.label_values[i] for i in probs.argmax(axis=1)]
-            metrics.update(compute_metrics([l for _, l in job.test], predicted, job.label_values))
-        return classifier, metrics
-
-    def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: list[int]) -> None:
+    def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: Sequence[int]) -> None:
         if probs.shape[1] != len(label_values):
             raise ValueError(f"the model gave {probs.shape[1]} probabilities per sentence for {len(label_values)} labels")
         for start in range(0, len(ids), PREDICT_BATCH):
-            if self._cancel_requested(run_id):
-                raise RunCancelled()
+            self._stop_if_cancelled(run_id)
             rows = [
                 {"run_id": run_id, "sentence_id": sid, "label": label_values[int(p.argmax())],
                  "confidence": float(p.max()), "probs_json": json.dumps([round(float(x), 5) for x in p])}
@@ -388,6 +399,21 @@ class TrainingWorker:
             ]
             with self.db.write() as session:
                 session.execute(Prediction.__table__.insert(), rows)
+
+
+def measure_test_split(job: Job, ids: Sequence[int], probs: np.ndarray, fit: FitResult) -> RunMetrics:
+    """The run's metrics, from the rows of the project's scores that are the snapshot's test sentences
+    (labels as they were when the run was queued)."""
+    if not job.test:
+        return RunMetrics(train_seconds=fit.train_seconds)
+    row_of = {sid: row for row, sid in enumerate(ids)}
+    missing = [e.sentence_id for e in job.test if e.sentence_id not in row_of]
+    if missing:
+        raise AppError(f"{len(missing)} test sentences of this run are no longer in the project; retrain.")
+    rows = [row_of[e.sentence_id] for e in job.test]
+    predicted = [job.label_values[int(i)] for i in probs[rows].argmax(axis=1)]
+    return RunMetrics.measured([e.label for e in job.test], predicted, job.label_values,
+                               train_seconds=fit.train_seconds, n_eval_pairs=fit.n_eval_pairs)
 
 
 def _plain_error(error: Exception) -> str:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classifier import FitResult, TrainingHooks, align_proba, head_classes
+from core.classifier import FitResult, RunCancelled, TrainingHooks, align_proba, head_classes
 from core.model_store import HEAD_FILE
 from core.params import TrainingParams
+from core.run_metrics import RunMetrics
 from tests.helpers import CountingEncoder
 
 VIOLENT_STEMS = ("punch", "stab", "kick", "hit", "beat", "slam", "smash", "attack", "shove", "shov", "push",
@@ -31,6 +32,8 @@ class FakeClassifier:
         self._labels = list(labels)
         self.head = head
         self.aligned = aligned  # False: breaks the contract, returning the head's raw columns
+        self.scored: list[str] = []  # every text this classifier embedded or scored, in order, repeats kept
+        self.cards: list[RunMetrics] = []  # the metrics each write_card call recorded
 
     @property
     def labels(self) -> list[str]:
@@ -41,13 +44,15 @@ class FakeClassifier:
         return head_classes(self.head) or []
 
     def fit(self, train_texts, train_labels, test_texts, test_labels, hooks: TrainingHooks,
-            params: TrainingParams | None = None) -> FitResult:
+            params: TrainingParams) -> FitResult:
         from sklearn.linear_model import LogisticRegression
 
         hooks.on_phase("fitting a fake head")
+        if hooks.should_cancel():  # as SetFit's callback asks during training
+            raise RunCancelled()
         hooks.on_progress(1, 1)
         self.head = LogisticRegression(max_iter=1000).fit(encode(train_texts), list(train_labels))
-        return FitResult(eval_accuracy=None, train_seconds=0.01, total_steps=1)
+        return FitResult(train_seconds=0.01, n_eval_pairs=min(params.eval_max_pairs, len(test_texts)))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.predict_proba_from_embeddings(self.embed(texts))
@@ -57,11 +62,15 @@ class FakeClassifier:
         return align_proba(probs, head_classes(self.head), len(self._labels)) if self.aligned else probs
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.scored.extend(texts)
         return encode(texts)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True)
         (directory / HEAD_FILE).write_bytes(pickle.dumps((self._labels, self.head)))
+
+    def write_card(self, directory: Path, metrics: RunMetrics) -> None:
+        self.cards.append(metrics)
 
 
 class FakeFactory:

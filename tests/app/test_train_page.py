@@ -4,6 +4,7 @@ from __future__ import annotations
 from core.demo import DEMO_PROJECT_NAME
 from core.params import FAST_PRESET
 from core.projects import get_project
+from core.run_metrics import RunMetrics
 from core.runs import finish_run, list_runs, request_retrain
 from db.models import RunStatus, TrainingRun
 from ui.common import get_db
@@ -23,7 +24,7 @@ def _active_fast_version(model_dir) -> int:
     with db.write() as session:
         session.get(TrainingRun, run.id).status = RunStatus.running
     model_dir.mkdir()
-    assert finish_run(db, run.id, {"accuracy": 0.8125}, str(model_dir), "sha")
+    assert finish_run(db, run.id, RunMetrics(train_seconds=1.0, accuracy=0.8125), str(model_dir), "sha")
     return run.id
 
 

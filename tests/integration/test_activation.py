@@ -13,6 +13,7 @@ import pytest
 from core.errors import InvalidInput
 from core.labeling import save_label, sentence_table
 from core.params import FAST_PRESET
+from core.run_metrics import RunMetrics
 from core.runs import (
     activation_decision,
     active_run,
@@ -125,15 +126,15 @@ def _running(db, project_id: int, params=FAST_PRESET) -> int:
 def test_finish_run_activates_by_test_accuracy(db, project, tmp_path):
     make_labelled_project(db, project)
     first = _running(db, project.id)
-    assert finish_run(db, first, {"accuracy": 0.8}, str(tmp_path), "sha") is True
+    assert finish_run(db, first, RunMetrics(train_seconds=1.0, accuracy=0.8), str(tmp_path), "sha") is True
     assert get_run(db, first).activation_note == "active: the project's first model"
     worse = _running(db, project.id)
-    assert finish_run(db, worse, {"accuracy": 0.7}, str(tmp_path), "sha") is False
+    assert finish_run(db, worse, RunMetrics(train_seconds=1.0, accuracy=0.7), str(tmp_path), "sha") is False
     assert active_run(db, project.id).id == first
     assert get_run(db, worse).activation_note == ("not activated: test accuracy 0.700 is below the active version 1's "
                                                   "0.800; promote it by hand if you prefer it")
     equal = _running(db, project.id)
-    assert finish_run(db, equal, {"accuracy": 0.8}, str(tmp_path), "sha") is True
+    assert finish_run(db, equal, RunMetrics(train_seconds=1.0, accuracy=0.8), str(tmp_path), "sha") is True
     assert get_run(db, equal).activation_note == "active: test accuracy 0.800 ≥ version 1's 0.800"
     assert activation_decision(None, get_run(db, equal)) == (
         False, "not activated: no labelled test sentences to compare it with the active model")
@@ -144,7 +145,7 @@ def test_finish_run_refuses_a_run_that_is_no_longer_running(db, project, tmp_pat
     run_id = _running(db, project.id)
     end_run(db, run_id, RunStatus.failed, "worker lost")
     with pytest.raises(InvalidInput, match="Version 1 is failed, not running"):
-        finish_run(db, run_id, {"accuracy": 1.0}, str(tmp_path), "sha")
+        finish_run(db, run_id, RunMetrics(train_seconds=1.0, accuracy=1.0), str(tmp_path), "sha")
     assert active_run(db, project.id) is None and get_run(db, run_id).status == RunStatus.failed
 
 
@@ -156,7 +157,7 @@ def test_a_failure_inside_the_finishing_transaction_leaves_nothing_half_done(db,
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        finish_run(db, run_id, {"accuracy": 1.0}, str(tmp_path), "sha", then)
+        finish_run(db, run_id, RunMetrics(train_seconds=1.0, accuracy=1.0), str(tmp_path), "sha", then)
     run = get_run(db, run_id)
     assert run.status == RunStatus.running and run.model_dir is None and active_run(db, project.id) is None
 
@@ -164,7 +165,7 @@ def test_a_failure_inside_the_finishing_transaction_leaves_nothing_half_done(db,
 def test_end_run_never_turns_a_succeeded_run_failed(db, project, tmp_path):
     make_labelled_project(db, project)
     run_id = _running(db, project.id)
-    finish_run(db, run_id, {"accuracy": 0.9}, str(tmp_path), "sha")
+    finish_run(db, run_id, RunMetrics(train_seconds=1.0, accuracy=0.9), str(tmp_path), "sha")
     assert end_run(db, run_id, RunStatus.failed, "late failure") is False
     run = get_run(db, run_id)
     assert run.status == RunStatus.succeeded and run.is_active and run.error is None

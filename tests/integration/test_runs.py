@@ -9,6 +9,7 @@ import pytest
 from core.errors import InvalidInput, RunAlreadyActive, TrainingRefused
 from core.labeling import save_label, sentence_table
 from core.params import FAST_PRESET, SEED_PRESET, TrainingParams
+from core.run_metrics import RunMetrics
 from core.runs import (
     WORKER_LOST,
     cancel_run,
@@ -144,7 +145,7 @@ def _succeeded_active(db, project_id: int, params=FAST_PRESET, kind: str = "trai
     run = request_retrain(db, project_id, params, "fast", kind=kind, force=True)
     with db.write() as session:
         session.get(TrainingRun, run.id).status = RunStatus.running
-    finish_run(db, run.id, {"accuracy": 0.75}, "/models/1", "sha")
+    finish_run(db, run.id, RunMetrics(train_seconds=1.0, accuracy=0.75), "/models/1", "sha")
     return run.id
 
 
@@ -191,7 +192,7 @@ def test_nothing_changed_also_names_a_kept_version_that_is_not_active(db, projec
     worse = request_retrain(db, project.id, SEED_PRESET, "seed")
     with db.write() as session:
         session.get(TrainingRun, worse.id).status = RunStatus.running
-    assert finish_run(db, worse.id, {"accuracy": 0.5}, "/models/2", "sha") is False  # not activated
+    assert finish_run(db, worse.id, RunMetrics(train_seconds=1.0, accuracy=0.5), "/models/2", "sha") is False  # not activated
     with pytest.raises(NothingChanged, match=r"since version 2, .* the same model again \(promote version 2 if you "
                                              r"want that model\)"):
         request_retrain(db, project.id, SEED_PRESET, "seed")

@@ -1,0 +1,138 @@
+"""The worker's phases with a fake classifier (tests/fakes.py): their order, one scoring pass over every
+sentence that also gives the test metrics, and the learning curve through the same guarded wrapper."""
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InvalidInput
+from core.evaluation import confusion_matrix
+from core.learning_curve import learning_curve_points
+from core.params import FAST_PRESET
+from core.runs import active_run, cancel_run, get_run, request_retrain
+from core.suggestions import project_sentences
+from core.worker import TrainingWorker
+from db.models import Prediction, RunKind, RunStatus
+from tests.fakes import FakeFactory
+from tests.helpers import make_labelled_project
+from tests.three_labels import TEST, make_three_label_project
+
+
+def _claimed(settings, db, run_id: int, factory: FakeFactory) -> TrainingWorker:
+    worker = TrainingWorker(settings, db, worker_id="test-worker", classifiers=factory)
+    assert worker.claim_next(run_id) == run_id
+    return worker
+
+
+def _phases_written(worker: TrainingWorker, monkeypatch) -> list[str]:
+    """The phase texts the Train page shows, in the order the worker writes them."""
+    phases: list[str] = []
+    write = worker._update_run
+
+    def spy(run_id: int, **values) -> None:
+        if "phase" in values:
+            phases.append(values["phase"])
+        write(run_id, **values)
+
+    monkeypatch.setattr(worker, "_update_run", spy)
+    return phases
+
+
+def test_a_run_goes_through_its_phases_in_order(settings, db, project, monkeypatch):
+    make_labelled_project(db, project)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    worker = _claimed(settings, db, run.id, FakeFactory())
+    phases = _phases_written(worker, monkeypatch)
+    assert worker.execute(run.id) == RunStatus.succeeded
+    assert phases == ["fitting a fake head", "saving the model", "scoring every sentence",
+                      "looking for suspicious labels", "publishing the new version"]
+    done = get_run(db, run.id)
+    assert done.phase == "" and done.is_active and (settings.models_dir / str(run.id)).is_dir()
+
+
+def test_every_sentence_is_scored_once_and_the_test_metrics_come_from_those_scores(settings, db):
+    project = make_three_label_project(db)
+    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    factory = FakeFactory()
+    assert _claimed(settings, db, run.id, factory).execute(run.id) == RunStatus.succeeded
+
+    trained, base = factory.made  # the new version, then the base body for the suspects
+    texts = project_sentences(db, project.id).texts
+    assert len(texts) == 18
+    assert sorted(trained.scored) == sorted(texts)  # one pass: no text twice, the 4 test sentences included
+    assert sorted(base.scored) == sorted(texts)
+
+    done = get_run(db, run.id)
+    with db.read() as session:
+        stored = {p.sentence_id: p.label for p in session.query(Prediction).filter(Prediction.run_id == run.id)}
+    data = project_sentences(db, project.id)
+    test_ids = [data.ids[data.texts.index(text)] for text, _ in TEST]
+    given = [2 if label == "violence" else 0 for _, label in TEST]
+    assert done.metrics["confusion"] == confusion_matrix(given, [stored[i] for i in test_ids], [0, 1, 2])
+    assert done.metrics["confusion"] == [[2, 0, 0], [0, 0, 0], [0, 0, 2]] and done.accuracy == 1.0
+    assert list(done.metrics) == ["train_seconds", "accuracy", "n_test", "labels", "per_label", "confusion",
+                                  "n_eval_pairs"]
+    assert done.metrics["n_test"] == 4 and done.metrics["n_eval_pairs"] == 4
+    assert [card.accuracy for card in trained.cards] == [1.0]  # the card records the same accuracy
+    assert done.run_metrics.for_label(2).recall == 1.0 and done.run_metrics.for_label(1).support == 0
+
+
+def test_a_learning_curve_trains_on_growing_shares_and_keeps_no_model(settings, db, project, monkeypatch):
+    make_labelled_project(db, project)
+    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    factory = FakeFactory()
+    worker = _claimed(settings, db, job.id, factory)
+    phases = _phases_written(worker, monkeypatch)
+    assert worker.execute_any(job.id) == RunStatus.succeeded
+    assert phases == ["training on 4 labels (25%)", "training on 9 labels (50%)", "training on 14 labels (75%)",
+                      "training on 18 labels (100%)"]
+    points = learning_curve_points(db, project.id)
+    assert [(p["fraction"], p["n_labels"]) for p in points] == [(0.25, 4), (0.5, 9), (0.75, 14), (1.0, 18)]
+    assert [p["accuracy"] for p in points] == [0.5, 1.0, 1.0, 1.0]  # 4 labels are too few even here
+    done = get_run(db, job.id)
+    assert done.kind == RunKind.learning_curve and (done.progress_step, done.progress_total) == (4, 4)
+    assert done.activation_note == "learning curve (no model version is kept)" and done.model_dir is None
+    assert active_run(db, project.id) is None and len(factory.made) == 4
+    assert not settings.models_dir.exists() or not any(settings.models_dir.iterdir())
+
+
+def test_a_learning_curve_without_test_sentences_fails_with_what_to_do(settings, db, project):
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    rows = [ImportRow(i, f"he hit me {i}", "1", "train", "", i) for i in range(1, 5)]
+    rows += [ImportRow(10 + i, f"we had lunch {i}", "0", "train", "", i) for i in range(1, 5)]
+    commit_import(db, project.id, ParsedFile("t", tuple(rows), (), 0))
+    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    assert _claimed(settings, db, job.id, FakeFactory()).execute_any(job.id) == RunStatus.failed
+    failed = get_run(db, job.id)
+    assert failed.error == "A learning curve needs labelled test sentences to measure accuracy on."
+    assert learning_curve_points(db, project.id) == []
+
+
+def test_a_learning_curve_cancelled_between_shares_ends_cancelled(settings, db, project, monkeypatch):
+    make_labelled_project(db, project)
+    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    factory = FakeFactory()
+    worker = _claimed(settings, db, job.id, factory)
+    original = factory.new
+
+    def new_then_cancel(label_names, params):
+        if len(factory.made) == 2:  # two points measured: the moderator presses Cancel
+            cancel_run(db, job.id)
+        return original(label_names, params)
+
+    monkeypatch.setattr(factory, "new", new_then_cancel)
+    assert worker.execute_any(job.id) == RunStatus.cancelled
+    cancelled = get_run(db, job.id)
+    assert cancelled.status == RunStatus.cancelled and cancelled.error == "cancelled by a moderator"
+    assert [p["n_labels"] for p in cancelled.metrics["points"]] == [4, 9]  # what it measured before
+
+
+def test_a_finished_learning_curve_cannot_be_finished_again(settings, db, project):
+    from core.learning_curve import CurvePoint, finish_learning_curve
+
+    make_labelled_project(db, project)
+    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    _claimed(settings, db, job.id, FakeFactory()).execute_any(job.id)
+    with pytest.raises(InvalidInput, match=r"^Version 1 is succeeded, not running; its model is not kept\.$"):
+        finish_learning_curve(db, job.id, [CurvePoint(1.0, 18, 0.5)])
+    assert [p["accuracy"] for p in learning_curve_points(db, project.id)] == [0.5, 1.0, 1.0, 1.0]
