@@ -1,22 +1,29 @@
 """Real SetFit training on the real base model with tiny budgets: CLI, worker process, kill -9, cancel.
 
 Each test trains at most a few steps; no two trainings run at the same time (pytest runs them in turn).
+The `train --wait` tests share one trained run (`cli_run`, trained once for this module).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.config import Settings
+from core.db import open_database
 from core.labeling import save_label, sentence_table
 from core.params import FAST_PRESET
-from core.runs import WORKER_LOST, active_run, get_run, loss_table, mark_lost_runs, request_retrain
+from core.projects import ProjectInfo, create_project
+from core.runs import WORKER_LOST, RunInfo, active_run, get_run, loss_table, mark_lost_runs, request_retrain
+from db.engine import Database
 from db.models import Prediction, RunStatus
 from tests.helpers import ROOT, env_for, make_labelled_project, start_worker, wait_until
 
@@ -46,63 +53,140 @@ def _predictions(db, run_id: int) -> int:
         return session.query(Prediction).filter(Prediction.run_id == run_id).count()
 
 
-def test_cli_train_wait_trains_saves_card_and_predicts(settings, db, trainable, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "core", "train", "--project", trainable.name, "--wait",
-         "--param", "max_steps=4", "--param", "num_iterations=1", "--param", "logging_steps=1"],
-        cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=300,
-    )
+# -- one `train --wait` run, read by several tests ------------------------------------------------------
+
+@dataclass(frozen=True)
+class CliRun:
+    settings: Settings
+    db: Database
+    project: ProjectInfo
+    payload: dict  # what `train --wait` printed
+    run: RunInfo
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return _cli(self.settings, *args)
+
+    @property
+    def card(self) -> str:
+        return (Path(self.run.model_dir) / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> Iterator[CliRun]:
+    """`train --wait` on 18 train and 6 test labels (and one unlabelled sentence), 4 steps of 8 pairs."""
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path_factory.mktemp("cli-run") / "data"),
+                                  "WORKER_AUTOSTART": "0"})
+    db = open_database(settings)
+    project = create_project(db, "test project", ["other", "physical violence"], test_fraction=0.25)
+    make_labelled_project(db, project)
+    result = _cli(settings, "train", "--project", project.name, "--wait",
+                         "--param", "max_steps=4", "--param", "num_iterations=1", "--param", "logging_steps=1")
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads(result.stdout)  # stdout is the JSON alone; training chatter goes to stderr
-    assert payload["status"] == "succeeded" and payload["active"] is True
-    run = get_run(db, payload["run_id"])
-    assert run.accuracy is not None and 0.0 <= run.accuracy <= 1.0
-    assert run.metrics["n_test"] == 6 and len(run.metrics["confusion"]) == 2
+    yield CliRun(settings, db, project, payload, get_run(db, payload["run_id"]))
+    db.dispose()
 
-    frame = loss_table(db, run.id)
-    assert len(frame) >= 4 and frame["Training Loss"].notna().sum() >= 4
-    assert frame["Validation Loss"].notna().sum() >= 1
 
-    model_dir = Path(run.model_dir)
-    assert model_dir == settings.models_dir / str(run.id)
-    card = (model_dir / "README.md").read_text(encoding="utf-8")
-    assert "| Epoch | Step | Training Loss | Validation Loss |" in card.replace("  ", " ") or "Training Loss" in card
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env_for(settings.data_dir),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _markdown_table(card: str, heading: str) -> list[list[str]]:
+    """The cells of the first table under `heading` in a model card, header row first."""
+    section = card.split(heading + "\n", 1)[1]
+    lines = []
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if not line.startswith("|:")]
+
+
+def test_train_wait_prints_the_succeeded_run_active_with_its_test_metrics(cli_run):
+    payload, run = cli_run.payload, cli_run.run
+    assert (payload["status"], payload["active"], payload["version"]) == ("succeeded", True, 1)
+    assert run.status == RunStatus.succeeded and run.is_active
+    assert payload["accuracy"] == run.accuracy and run.accuracy in {n / 6 for n in range(7)}
+    assert run.metrics["n_test"] == 6 and run.metrics["labels"] == [0, 1]
+    assert sum(map(sum, run.metrics["confusion"])) == 6 and [sum(r) for r in run.metrics["confusion"]] == [3, 3]
+    assert run.metrics["n_eval_pairs"] == 21  # 6 test sentences make 21 distinct pairs, fewer than the cap of 64
+
+
+def test_the_loss_table_has_a_training_loss_per_step_and_the_validation_loss_at_the_end(cli_run):
+    frame = loss_table(cli_run.db, cli_run.run.id)
+    assert frame["Step"].tolist() == [1, 2, 3, 4]
+    assert frame["Training Loss"].notna().tolist() == [True, True, True, True]
+    assert frame["Validation Loss"].notna().tolist() == [False, False, False, True]
+
+
+def test_the_card_has_the_training_results_table_and_the_pairs_behind_its_validation_loss(cli_run):
+    card = cli_run.card
+    header, *rows = _markdown_table(card, "### Training Results")
+    assert header == ["Epoch", "Step", "Training Loss", "Validation Loss"]
+    assert [row[1] for row in rows] == ["1", "2", "3", "4"]
+    assert re.fullmatch(r"0\.\d+", rows[0][2]) and rows[0][3] == "-"  # step 1: a training loss only
+    assert re.fullmatch(r"0\.\d+", rows[-1][3])  # the last step: the validation loss
+    after_table = card.split("### Training Results", 1)[1].split("###", 1)[0]
+    assert ("*The Validation Loss was computed on 21 pairs of the 6 labelled test sentences "
+            "(at most 64, drawn with seed 42).*") in after_table
+
+
+def test_the_card_names_the_base_model_and_gives_the_workers_test_accuracy(cli_run):
+    card = cli_run.card
     assert "sentence-transformers/all-MiniLM-L6-v2" in card and "### Training Hyperparameters" in card
-    assert "Training Results" in card and "LogisticRegression" in card
-    assert _predictions(db, run.id) == sentence_table(db, trainable.id, limit=1)[1]
-    assert not list(settings.models_dir.glob(".tmp-*"))
+    assert "LogisticRegression" in card
+    header, row = _markdown_table(card, "### Metrics")
+    accuracy = cli_run.run.accuracy
+    assert header == ["Label", "Accuracy"]
+    assert row == ["**all**", f"{accuracy:.4f}" if len(str(accuracy).split(".")[1]) > 4 else str(accuracy)]
 
+
+def test_every_sentence_of_the_project_has_a_prediction(cli_run):
+    assert _predictions(cli_run.db, cli_run.run.id) == sentence_table(cli_run.db, cli_run.project.id, limit=1)[1] == 25
+
+
+def test_the_published_folder_loads_with_setfit(cli_run):
     from setfit import SetFitModel
 
-    loaded = SetFitModel.from_pretrained(str(model_dir))
-    assert loaded.predict_proba(["He hit me."]).shape == (1, 2)
+    model_dir = Path(cli_run.run.model_dir)
+    assert model_dir == cli_run.settings.models_dir / str(cli_run.run.id)
+    assert not list(cli_run.settings.models_dir.glob(".tmp-*"))
+    assert SetFitModel.from_pretrained(str(model_dir)).predict_proba(["He hit me."]).shape == (1, 2)
 
+
+def test_the_downloaded_zip_loads_with_setfit_as_it_is(cli_run, tmp_path):
     import io
     import zipfile
 
+    from setfit import SetFitModel
+
     from core.runs import model_zip_bytes
 
-    zipfile.ZipFile(io.BytesIO(model_zip_bytes(run))).extractall(tmp_path / "unzipped")
-    unzipped = SetFitModel.from_pretrained(str(tmp_path / "unzipped" / str(run.id)))  # the download loads as is
+    zipfile.ZipFile(io.BytesIO(model_zip_bytes(cli_run.run))).extractall(tmp_path / "unzipped")
+    unzipped = SetFitModel.from_pretrained(str(tmp_path / "unzipped" / str(cli_run.run.id)))
     assert unzipped.predict_proba(["He hit me."]).shape == (1, 2)
 
-    nxt = subprocess.run([sys.executable, "-m", "core", "next", "--project", trainable.name, "--n", "1", "--json"],
-                         cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=120)
-    [served] = json.loads(nxt.stdout)
+
+def test_next_serves_a_random_pick_with_the_new_versions_suggestion(cli_run):
+    result = cli_run.cli("next", "--project", cli_run.project.name, "--n", "1", "--json")
+    [served] = json.loads(result.stdout)
     # 12 labels of each: a balanced label set gets random picks (core.active.rank_useful).
-    assert served["reason"] == "random (the labels are balanced)" and served["suggested"] in ("other", "physical violence")
+    assert served["reason"] == "random (the labels are balanced)"
+    assert served["suggested"] in ("other", "physical violence")
 
-    out = tmp_path / "scored.csv"
-    source = tmp_path / "in.txt"
+
+def test_predict_writes_a_csv_with_a_probability_per_label(cli_run, tmp_path):
+    source, out = tmp_path / "in.txt", tmp_path / "scored.csv"
     source.write_text("He shoved me into the door.\nWe had lunch by the river.\n", encoding="utf-8")
-    predicted = subprocess.run(
-        [sys.executable, "-m", "core", "predict", "--project", trainable.name, "--input", str(source), "--output", str(out)],
-        cwd=ROOT, env=env_for(settings.data_dir), capture_output=True, text=True, timeout=300,
-    )
-    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    result = cli_run.cli("predict", "--project", cli_run.project.name, "--input", str(source), "--output", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "text,label,label_name,confidence,p_other,p_physical violence" and len(lines) == 3
+    assert lines[0] == "text,label,label_name,confidence,p_other,p_physical violence"
+    assert [line.split(",")[0] for line in lines[1:]] == ["He shoved me into the door.", "We had lunch by the river."]
 
+
+# -- the worker process ----------------------------------------------------------------------------------
 
 def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
     run = request_retrain(db, trainable.id, TINY, "custom")
@@ -206,7 +290,7 @@ def test_a_run_stores_suggestions_from_the_new_version_and_checks_labels(setting
 
 
 def test_learning_curve_job_trains_on_growing_shares(settings, db, trainable, worker):
-    from core.suggestions import learning_curve_points
+    from core.learning_curve import learning_curve_points
 
     job = request_retrain(db, trainable.id, TINY, "custom", kind="learning_curve")
     done = wait_until(lambda: (r := get_run(db, job.id)) and not r.status.is_active and r, 300, "the learning curve")
