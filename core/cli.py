@@ -331,7 +331,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
         overrides[key.strip()] = value.strip()
     params = preset(args.preset).with_overrides(overrides)
     _settle_runs(settings, db)  # a lost run would otherwise refuse the new one as "already running"
-    run = request_retrain(db, project.id, params, args.preset if not overrides else "custom", requested_by="cli")
+    run = request_retrain(db, project.id, params, args.preset if not overrides else "custom", requested_by="cli",
+                          force=args.force)
     if not args.wait:
         _print_json(_run_json(run))
         return 0
@@ -448,6 +449,8 @@ def _training_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=["fast", "seed"], default="fast")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait for the run; train in this process if no worker is alive")
+    p.add_argument("--force", action="store_true",
+                   help="train even when no label or parameter changed since a kept version (same model again)")
 
     p = sub.add_parser("runs", help="list a project's training runs (* = active model)")
     p.add_argument("--project", required=True)

@@ -174,3 +174,19 @@ def _queued_run(db, project_id: int) -> int | None:
     with db.read() as session:
         return session.query(TrainingRun.id).filter(TrainingRun.project_id == project_id,
                                                     TrainingRun.status == RunStatus.queued).scalar()
+
+
+def test_train_refuses_a_repeat_of_a_kept_version_until_forced(db, project, cli_env, capsys):
+    from core.run_metrics import RunMetrics
+    from core.runs import finish_run
+
+    make_labelled_project(db, project)
+    first = request_retrain(db, project.id, FAST_PRESET, "fast")
+    with db.write() as session:
+        session.get(TrainingRun, first.id).status = RunStatus.running
+    finish_run(db, first.id, RunMetrics(train_seconds=1.0, accuracy=0.75), "/models/1", "sha")
+    assert main(["train", "--project", project.name]) == 1
+    assert "No label has changed since the active version 1" in capsys.readouterr().err
+    assert main(["train", "--project", project.name, "--force"]) == 0
+    queued = json.loads(capsys.readouterr().out)
+    assert (queued["version"], queued["status"]) == (2, "queued")
