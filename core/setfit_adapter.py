@@ -88,12 +88,18 @@ class _SampledEvalTrainer(Trainer):
     def get_dataset(self, x, y, args, max_pairs=-1):
         if x is None or x is not self._eval_texts:
             return super().get_dataset(x, y, args, max_pairs)
-        order = np.random.RandomState(self.eval_seed).permutation(len(x))
-        pairs = ContrastiveDataset([x[i] for i in order], [y[i] for i in order], self.model.multi_target_strategy,
-                                   num_iterations=None, sampling_strategy="unique", max_pairs=self.eval_max_pairs)
-        dataset = Dataset.from_list(list(pairs))
+        dataset = validation_pairs(x, y, self.eval_max_pairs, self.eval_seed)
         self.n_eval_pairs = len(dataset)
         return dataset, args.loss(self.model.model_body)
+
+
+def validation_pairs(texts: Sequence[str], labels: Sequence[int], max_pairs: int, seed: int) -> Dataset:
+    """At most `max_pairs` distinct pairs (half same-label, half not, as far as the texts allow), in SetFit's
+    pair format; which ones depends on `seed` alone."""
+    order = np.random.RandomState(seed).permutation(len(texts))
+    pairs = ContrastiveDataset([texts[i] for i in order], [labels[i] for i in order], multilabel=False,
+                               num_iterations=None, sampling_strategy="unique", max_pairs=max_pairs)
+    return Dataset.from_list(list(pairs))
 
 
 class SetFitClassifier:
