@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError
 
 HUB_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def bundled_base_model_path() -> str | None:
@@ -55,6 +57,9 @@ class Settings:
     max_import_rows: int = 200_000
     heartbeat_seconds: float = 5.0
     worker_lost_after_seconds: float = 60.0
+    session_idle_minutes: int = 60  # a browser idle this long is signed out
+    # Signs login tickets and cookies; None: one is generated once into DATA_DIR/secret_key. Not in repr.
+    secret_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith("sqlite"):
@@ -68,6 +73,17 @@ class Settings:
             )
         if self.worker_lost_after_seconds <= self.heartbeat_seconds * 2:
             raise ConfigError("WORKER_LOST_AFTER_SECONDS must be more than twice HEARTBEAT_SECONDS.")
+        if not 1 <= self.session_idle_minutes <= MAX_SESSION_IDLE_MINUTES:
+            raise ConfigError(
+                f"SESSION_IDLE_MINUTES must be between 1 and {MAX_SESSION_IDLE_MINUTES} (a week), "
+                f"got {self.session_idle_minutes}."
+            )
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it to let the "
+                "app keep one in DATA_DIR/secret_key."
+            )
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -100,6 +116,8 @@ class Settings:
             max_import_rows=_positive_int("MAX_IMPORT_ROWS", env.get("MAX_IMPORT_ROWS", "200000")),
             heartbeat_seconds=float(env.get("HEARTBEAT_SECONDS", "5")),
             worker_lost_after_seconds=float(env.get("WORKER_LOST_AFTER_SECONDS", "60")),
+            session_idle_minutes=_positive_int("SESSION_IDLE_MINUTES", env.get("SESSION_IDLE_MINUTES", "60")),
+            secret_key=env.get("SECRET_KEY") or None,
         )
 
     def ensure_dirs(self) -> None:

@@ -43,3 +43,26 @@ class ModelIntegrityError(AppError):
 
 class EvaluationUnavailable(AppError):
     pass
+
+
+class PermissionDenied(AppError):
+    """The signed-in role may not do this (see core/permissions.py)."""
+
+
+class AuthenticationFailed(AppError):
+    """A sign-in was refused. One message for every reason, so it never tells which part was wrong."""
+
+    def __init__(self, message: str = "Wrong name or password.") -> None:
+        super().__init__(message)
+
+
+class LoginLocked(AuthenticationFailed):
+    """Too many wrong attempts for one name: sign-in for it is paused for a while."""
+
+
+class AccountExists(AppError):
+    pass
+
+
+class SetupAlreadyDone(AppError):
+    """The first-admin screen is only for a database without accounts."""

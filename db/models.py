@@ -268,3 +268,89 @@ class Suspect(Base):
     suggested_label: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)  # higher = more likely wrong
     probs_json: Mapped[str] = mapped_column(Text)
+
+
+# -- accounts (issue 11) -----------------------------------------------------------------------------
+
+class Role(str, enum.Enum):
+    """What a signed-in person may do; core/permissions.py says which role does what."""
+
+    admin = "admin"
+    moderator = "moderator"
+
+
+class User(Base):
+    """A local account. `name_key` (the casefolded name) keeps "Sam" and "sam" one account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(50), unique=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16, values_callable=_values))
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its own salt and parameters
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per name typed, whether or not such an account exists, so that a lock-out
+    never tells a stranger which names are real. Cleared by a successful sign-in."""
+
+    __tablename__ = "login_throttle"
+
+    name_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the SHA-256 of its random token is stored, so a copy of the
+    database signs nobody in; ending a row (logout, idle, disabled account) ends that login."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    cookie_issued: Mapped[bool] = mapped_column(Boolean, default=False)  # its one-time login ticket is spent
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    end_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class AuditAction(str, enum.Enum):
+    """Admin actions written to the audit log, in the transaction of the action where there is one."""
+
+    first_admin = "first admin"
+    user_created = "user created"
+    user_disabled = "user disabled"
+    user_enabled = "user enabled"
+    password_reset = "password reset"
+    project_created = "project created"
+    guidelines_updated = "guidelines updated"
+    imported = "import"
+    exported = "export"
+    training_queued = "training queued"
+    learning_curve_queued = "learning curve queued"
+    run_cancelled = "run cancelled"
+    model_activated = "model activated"
+    threshold_set = "threshold set"
+    bulk_accepted = "predictions accepted in bulk"
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[AuditAction] = mapped_column(
+        Enum(AuditAction, native_enum=False, length=40, values_callable=_values))
+    project_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the log outlives what it names
+    details: Mapped[str] = mapped_column(Text, default="")

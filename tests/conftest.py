@@ -38,3 +38,12 @@ def project(db):
 def test_output() -> Path:
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """argon2id at its real cost takes about 0.25 s a hash on these machines; tests that sign in
+    many times use the same algorithm at its lowest cost. Browser tests run the real server, at full cost."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("core.accounts._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
