@@ -4,6 +4,7 @@ Imported lazily by the worker and the CLI; the Streamlit process never loads it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -31,6 +32,10 @@ from core.classifier import (  # noqa: E402
 )
 from core.params import TrainingParams  # noqa: E402
 from core.run_metrics import RunMetrics  # noqa: E402
+
+# Importing setfit turns its logger up to INFO, and at INFO every base-model load says "initialising
+# classification head with random weights": true of any untrained head, and alarming in a worker's log.
+logging.getLogger("setfit").setLevel(logging.WARNING)
 
 CARD_FILE = "README.md"
 
