@@ -101,6 +101,7 @@ def main() -> None:
         "onnx": OnnxScorer.load(model_dir, Backend.ONNX, threads=threads),
         "onnx-int8": OnnxScorer.load(model_dir, Backend.ONNX_INT8, threads=threads),
         "int8, no recheck": OnnxScorer.load(model_dir, Backend.ONNX_INT8, threads=threads),
+        "int8, intra-op": OnnxScorer.load(model_dir, Backend.ONNX_INT8, threads=threads, parallel_batches=False),
     }
     scorers["int8, no recheck"].recheck_margin = 0.0
     for scorer in scorers.values():

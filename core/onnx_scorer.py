@@ -191,11 +191,13 @@ def export_onnx(
         "recheck_quantile": RECHECK_QUANTILE,
     }
     _write_manifest(out, manifest)
-    (out / README_FILE).write_text(usage_snippet(labels, max_seq_length), encoding="utf-8")
-    if model_dir is not None and (model_dir / HEAD_FILE).is_file() and model_dir != out.parent:
-        # A self-contained onnx/ folder: the head travels with the graph when the folder is copied alone.
+    pad_id = body.tokenizer.pad_token_id
+    (out / README_FILE).write_text(usage_snippet(labels, max_seq_length, int(pad_id or 0)), encoding="utf-8")
+    # A copy of the head (a few kB) makes onnx/ usable on its own, as its README shows; the app itself
+    # reads the version folder's head, whose checksum the run recorded (core/model_store.py).
+    if model_dir is not None:
         shutil.copyfile(model_dir / HEAD_FILE, out / HEAD_FILE)
-    elif model_dir is None:
+    else:
         import joblib
 
         joblib.dump(head, out / HEAD_FILE)
@@ -341,17 +343,19 @@ def _max_diff(path: Path, onnx_dir: Path, max_seq_length: int, reference: np.nda
 
 # -- scoring --------------------------------------------------------------------------------------------
 
-def _session(path: Path):
+def _session(path: Path, intra_op_threads: int = 1):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # Batches run side by side on `threads` Python threads, one core each: on 2 shared cores this beat one
-    # batch on 2 intra-op threads (whose spinning workers lose their core to other processes) by 1.3-1.6x.
-    options.intra_op_num_threads = 1
+    # By default batches run side by side on `threads` Python threads with one core each (onnxruntime
+    # releases the GIL): on 2 shared cores this beat one batch at a time on 2 intra-op threads, whose
+    # workers wait for each other whenever another process takes one of the cores (bench_scoring.py).
+    options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if intra_op_threads == 1:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -420,7 +424,8 @@ class OnnxScorer:
     per project label (core.classifier.align_proba), like SetFitClassifier's."""
 
     def __init__(self, onnx_dir: Path, backend: Backend, manifest: dict, head, n_labels: int,
-                 threads: int = 2, batch_size: int = BATCH_SIZE, recheck_margin: float | None = None) -> None:
+                 threads: int = 2, batch_size: int = BATCH_SIZE, recheck_margin: float | None = None,
+                 parallel_batches: bool = True) -> None:
         self.onnx_dir = onnx_dir
         self.backend = backend
         self.manifest = manifest
@@ -430,6 +435,7 @@ class OnnxScorer:
         self.threads = max(1, threads)
         self.batch_size = batch_size
         self.recheck_margin = recheck_margin
+        self.parallel_batches = parallel_batches
         self.last_rechecked = 0  # texts the last int8 `embed` call embedded again in fp32
         self._tokenizer = _tokenizer(onnx_dir / manifest["tokenizer"], int(manifest["max_seq_length"]))
         self._fp32 = None
@@ -437,8 +443,11 @@ class OnnxScorer:
 
     @classmethod
     def load(cls, directory: Path | str, backend: Backend | str = Backend.ONNX_INT8, threads: int = 2,
-             batch_size: int = BATCH_SIZE) -> "OnnxScorer":
-        """A scorer for a model version folder (or its onnx/ folder). Imports no torch."""
+             batch_size: int = BATCH_SIZE, parallel_batches: bool = True) -> "OnnxScorer":
+        """A scorer for a model version folder (or its onnx/ folder). Imports no torch.
+
+        `threads` cores: `threads` batches at a time with one core each (`parallel_batches`), or one
+        batch at a time on `threads` intra-op threads."""
         import joblib
 
         backend = Backend(backend)
@@ -454,7 +463,9 @@ class OnnxScorer:
         if manifest.get("format") != MANIFEST_FORMAT:
             raise OnnxScoringError(f"{manifest_path} is format {manifest.get('format')}, this app reads "
                                    f"{MANIFEST_FORMAT}; export the version again.")
-        head_path = next((p for p in (onnx_dir / HEAD_FILE, onnx_dir.parent / HEAD_FILE) if p.is_file()), None)
+        # A version folder's own head first: that is the file whose checksum the app verifies.
+        heads = (onnx_dir / HEAD_FILE,) if directory == onnx_dir else (directory / HEAD_FILE, onnx_dir / HEAD_FILE)
+        head_path = next((p for p in heads if p.is_file()), None)
         if head_path is None:
             raise OnnxScoringError(f"No {HEAD_FILE} next to {onnx_dir}; the ONNX graph needs SetFit's head.")
         head = joblib.load(head_path)
@@ -463,7 +474,7 @@ class OnnxScorer:
         if backend == Backend.ONNX_INT8 and margin is None:
             raise OnnxScoringError(f"The int8 model in {onnx_dir} has no calibrated recheck margin yet; run "
                                    "core.onnx_scorer.choose_backend (or calibrate_recheck_margin) first.")
-        return cls(onnx_dir, backend, manifest, head, n_labels, threads, batch_size, margin)
+        return cls(onnx_dir, backend, manifest, head, n_labels, threads, batch_size, margin, parallel_batches)
 
     @property
     def dimension(self) -> int:
@@ -471,16 +482,21 @@ class OnnxScorer:
 
     def _session_fp32(self):
         if self._fp32 is None:
-            self._fp32 = _session(self.onnx_dir / self.manifest["fp32"])
+            self._fp32 = _session(self.onnx_dir / self.manifest["fp32"], self._intra_op_threads)
         return self._fp32
 
     def _session_int8(self):
         if self._int8 is None:
-            self._int8 = _session(self.onnx_dir / self.manifest["int8"])
+            self._int8 = _session(self.onnx_dir / self.manifest["int8"], self._intra_op_threads)
         return self._int8
 
+    @property
+    def _intra_op_threads(self) -> int:
+        return 1 if self.parallel_batches else self.threads
+
     def _raw(self, session, texts: list[str]) -> np.ndarray:
-        return _embed_batches(session, self._tokenizer, texts, self.batch_size, self.threads)
+        return _embed_batches(session, self._tokenizer, texts, self.batch_size,
+                              self.threads if self.parallel_batches else 1)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dimension) float32 sentence embeddings. Identical texts are embedded once. With the int8
@@ -621,35 +637,47 @@ def choose_backend(
         measurements.append(BackendMeasurement(backend, float(np.mean(labels == reference)),
                                                len(texts) / max(seconds, 1e-9), rechecked))
 
-    passing = [m for m in measurements[1:] if m.agreement >= min_agreement]
-    chosen = max(passing, key=lambda m: m.sentences_per_second or 0.0) if passing else measurements[1]
+    chosen = pick_backend(measurements, min_agreement)
     speedup = chosen.sentences_per_second / torch_speed if torch_speed and chosen.sentences_per_second else None
     return BackendChoice(chosen.backend, chosen.agreement, chosen.sentences_per_second, speedup, len(texts),
                          margin if chosen.backend == Backend.ONNX_INT8 else None, tuple(measurements))
 
 
+def pick_backend(measurements: Sequence[BackendMeasurement], min_agreement: float = MIN_AGREEMENT
+                 ) -> BackendMeasurement:
+    """The rule: the fastest ONNX backend agreeing with torch on >= min_agreement of the texts; fp32 ONNX
+    when none does (its labels differ from torch's only by float rounding); torch without ONNX."""
+    onnx = [m for m in measurements if m.backend != Backend.TORCH]
+    if not onnx:
+        return next(m for m in measurements if m.backend == Backend.TORCH)
+    passing = [m for m in onnx if m.agreement >= min_agreement]
+    if passing:
+        return max(passing, key=lambda m: m.sentences_per_second or 0.0)
+    return next((m for m in onnx if m.backend == Backend.ONNX), onnx[0])
+
+
 # -- the zip's README -----------------------------------------------------------------------------------
 
-def usage_snippet(labels: Sequence[str], max_seq_length: int = 256) -> str:
+def usage_snippet(labels: Sequence[str], max_seq_length: int = 256, pad_id: int = 0) -> str:
     """Markdown for onnx/README.md: scoring this version with onnxruntime and the SetFit head, no torch."""
-    names = ", ".join(f"{i} = {name}" for i, name in enumerate(labels)) or "see config_setfit.json"
     return f"""# ONNX export of this model version
 
-`model.onnx` is the fine-tuned sentence encoder (transformer, mean pooling and normalisation in one graph):
-inputs `input_ids` and `attention_mask` (int64, batch x tokens), output `sentence_embedding`. The labels are
-decided by SetFit's LogisticRegression head, `model_head.pkl`. `model-int8.onnx` is a dynamic-int8 copy:
-about twice as fast, and close to but not always equal to the fp32 labels (`scoring.json` says how far it
-was measured to move a decision; the app re-scores texts that near a boundary with `model.onnx`).
-Labels: {names}.
+`model.onnx` is the fine-tuned sentence encoder with its pooling and normalisation in one graph: inputs
+`input_ids` and `attention_mask` (int64, batch x tokens), output `sentence_embedding`. SetFit's
+LogisticRegression head, `model_head.pkl`, turns embeddings into label probabilities. `model-int8.onnx`
+is a dynamic-int8 copy, about twice as fast; its labels can differ from the fp32 graph's for texts close
+to a decision boundary (`scoring.json`'s `recheck_margin` is how far int8 was measured to move the
+log-probability gap between two labels; the app embeds texts within it again with `model.onnx`).
 
 ```python
-# pip install onnxruntime tokenizers joblib scikit-learn numpy
+# pip install onnxruntime tokenizers joblib scikit-learn numpy   (run in this folder)
 import joblib, numpy as np, onnxruntime as ort
 from tokenizers import Tokenizer
 
+label_names = {list(labels)!r}
 tokenizer = Tokenizer.from_file("tokenizer.json")
 tokenizer.enable_truncation(max_length={max_seq_length})
-tokenizer.enable_padding(pad_id=0)  # pads to the longest text of each batch
+tokenizer.enable_padding(pad_id={pad_id})  # pads to the longest text of each batch
 session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
 head = joblib.load("model_head.pkl")
 
@@ -658,9 +686,11 @@ encoded = tokenizer.encode_batch(texts)
 feed = {{"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
         "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}}
 embeddings = session.run(None, feed)[0]
-probabilities = head.predict_proba(embeddings)  # columns: head.classes_
-labels = head.classes_[probabilities.argmax(axis=1)]
+probabilities = head.predict_proba(embeddings)  # one column per value in head.classes_
+for text, row in zip(texts, probabilities):
+    label = int(head.classes_[row.argmax()])
+    print(label, label_names[label] if label < len(label_names) else "", round(float(row.max()), 4), text)
 ```
 
-The whole folder (one level up) also loads with `setfit.SetFitModel.from_pretrained(folder)`.
+The version's folder (one level up) loads with `setfit.SetFitModel.from_pretrained(folder)` as well.
 """
