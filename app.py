@@ -1,12 +1,15 @@
-"""The frame: page config, first-start set-up, navigation, and the shared sidebar."""
+"""The frame: page config, first-start set-up, sign-in gate, navigation per role, the shared sidebar."""
 from __future__ import annotations
 
 import streamlit as st
 
+from core.accounts import has_users
 from core.demo import ensure_demo_project
 from core.labeling import label_conflicts
 from core.launcher import ensure_worker
+from core.permissions import Actor
 from core.projects import list_projects, project_stats
+from ui.auth import hand_over_cookie, sign_out, signed_in
 from ui.common import current_project, get_db, get_settings, safe_text
 
 st.set_page_config(page_title="Teach the classifier", page_icon=":material/label:", layout="wide")
@@ -23,33 +26,45 @@ _first_start()
 ensure_worker(get_settings(), get_db())
 
 LABEL_PAGE_TITLE = "Label"
-pages = {
-    "Label": [
-        st.Page("pages/label.py", title=LABEL_PAGE_TITLE, icon=":material/keyboard:", default=True),
-        st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
-        st.Page("pages/check.py", title="Check labels", icon=":material/fact_check:"),
-    ],
-    "Model": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+
+
+def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
+    """The pages this role may open. st.navigation serves only these, so any other page's URL shows
+    the default page instead; core refuses the actions too."""
+    admin = actor.is_admin
+    model = [st.Page("pages/train.py", title="Train", icon=":material/model_training:")] if admin else []
+    model += [
         st.Page("pages/predictions.py", title="Predictions", icon=":material/checklist:"),
         st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
         st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
-    ],
-    "Data": [
-        st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:"),
-    ],
-}
-navigation = st.navigation(pages)
+    ]
+    pages = {
+        "Label": [
+            st.Page("pages/label.py", title=LABEL_PAGE_TITLE, icon=":material/keyboard:", default=True),
+            st.Page("pages/table.py", title="Table", icon=":material/table_rows:"),
+            st.Page("pages/check.py", title="Check labels", icon=":material/fact_check:"),
+        ],
+        "Model": model,
+    }
+    if admin:
+        pages["Data"] = [st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:")]
+        pages["Team"] = [st.Page("pages/users.py", title="Users & audit log", icon=":material/group:")]
+    return pages
+
+
+actor = signed_in()
+hand_over_cookie()  # a pending login ticket (or sign-out) reaches the browser in this run
+if actor is None:
+    # Signed out, only one page exists: the first-admin screen on a database without accounts, else sign-in.
+    gate = (st.Page("pages/login.py", title="Sign in", icon=":material/login:", default=True) if has_users(get_db())
+            else st.Page("pages/first_admin.py", title="Create the first admin", icon=":material/person_add:",
+                         default=True))
+    st.navigation([gate], position="hidden").run()
+    st.stop()
+
+navigation = st.navigation(pages_for(actor))
 
 with st.sidebar:
-    user = st.text_input(
-        "Your name", key="user_input", value=st.query_params.get("user", ""),
-        placeholder="e.g. sam", help="Recorded with every label you give.",
-    )
-    st.session_state["user"] = user.strip()
-    if user.strip() and st.query_params.get("user") != user.strip():
-        st.query_params["user"] = user.strip()  # survives a page reload
-
     projects = list_projects(get_db())
     project = current_project()
     if projects and project is not None:
@@ -71,5 +86,11 @@ with st.sidebar:
         conflicts = len(label_conflicts(get_db(), project.id))
         if conflicts:
             st.caption(f"Moderators disagree on **{conflicts}** sentence(s): see **Check labels**.")
+    st.divider()
+    with st.container(key="signed-in"):
+        st.caption(f"Signed in as **{safe_text(actor.name)}** · {actor.role.value}")
+        if st.button("Sign out", key="sign-out", icon=":material/logout:"):
+            sign_out()
+            st.rerun()
 
 navigation.run()

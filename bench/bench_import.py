@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.config import Settings  # noqa: E402
 from core.db import open_database  # noqa: E402
 from core.importing import commit_import, parse_file  # noqa: E402
+from core.permissions import CLI_ACTOR  # noqa: E402
 from core.projects import create_project  # noqa: E402
 
 WORDS = ("he she they we said told left called hit pushed court police friend sister kids home night "
@@ -42,11 +43,11 @@ def main() -> None:
     data = make_csv(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(Settings.from_env({"DATA_DIR": f"{tmp}/app"}))
-        project = create_project(db, "bench", ["other", "violence"])
+        project = create_project(db, CLI_ACTOR, "bench", ["other", "violence"])
         started = time.perf_counter()
         parsed = parse_file(data, "bench.csv", max_rows=args.rows + 1, max_bytes=len(data) + 1)
         parse_s = time.perf_counter() - started
-        result = commit_import(db, project.id, parsed)
+        result = commit_import(db, CLI_ACTOR, project.id, parsed)
         app_s = time.perf_counter() - started
 
         rows = [(r.text, str(hash(r.text)), r.doc_id, r.position) for r in parsed.rows]

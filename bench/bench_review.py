@@ -25,6 +25,7 @@ from sqlalchemy import insert, select  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import open_database  # noqa: E402
 from core.importing import ImportRow, ParsedFile, commit_import  # noqa: E402
+from core.permissions import CLI_ACTOR  # noqa: E402
 from core.projects import create_project  # noqa: E402
 from core.review import PredictionFilter, evaluate_run, prediction_rows  # noqa: E402
 from db.models import Prediction, RunStatus, Sentence, TrainingRun  # noqa: E402
@@ -40,10 +41,10 @@ FILTERS = {
 def build(db, n: int) -> int:
     rng = random.Random(0)
     words = "he she hit pushed police court home kids night door safe tired friend again".split()
-    project = create_project(db, "bench", ["other", "violence"])
+    project = create_project(db, CLI_ACTOR, "bench", ["other", "violence"])
     rows = tuple(ImportRow(i, " ".join(rng.choice(words) for _ in range(10)) + f" {i}",
                            rng.choice([None, None, "0", "1"]), None, f"d{i // 8}", i % 8) for i in range(n))
-    commit_import(db, project.id, ParsedFile("bench", rows, (), 0))
+    commit_import(db, CLI_ACTOR, project.id, ParsedFile("bench", rows, (), 0))
     with db.write() as session:
         run = TrainingRun(project_id=project.id, version=1, status=RunStatus.succeeded, preset="fast", params_json="{}",
                           snapshot_json="[]", snapshot_hash="x", metrics_json="{}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from core.config import Settings
 from core.db import open_database
 from core.errors import AppError, NotFound
+from core.permissions import CLI_ACTOR
 from db.engine import Database
 
 Command = Callable[[argparse.Namespace, Settings, Database], int]
@@ -118,9 +119,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
             raise NotFound(
                 f"No project {args.project!r}; create it by passing its labels, e.g. --labels other,violence."
             ) from None
-        project = create_project(db, args.project, labels)
+        project = create_project(db, CLI_ACTOR, args.project, labels)
         print(f"created project {project.name!r} with labels {', '.join(l.name for l in project.labels)}")
-    result = commit_import(db, project.id, parsed, annotator=args.annotator)
+    result = commit_import(db, CLI_ACTOR, project.id, parsed, annotator=args.annotator)
     print(f"added {result.added} sentences, merged {result.duplicates} duplicates, "
           f"{result.labelled} labels, rejected {result.rejected} rows")
     for line in summary_lines(parsed, result, label_column_candidates(db, project.id, parsed)):
@@ -138,7 +139,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings, db: Database) -> in
     from core.projects import get_project
 
     project = get_project(db, args.project)
-    data = export_project(db, project.id, args.format)
+    data = export_project(db, CLI_ACTOR, project.id, args.format)
     Path(args.output).write_bytes(data)
     print(f"wrote {args.output} ({len(data)} bytes)")
     return 0
@@ -331,7 +332,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
         overrides[key.strip()] = value.strip()
     params = preset(args.preset).with_overrides(overrides)
     _settle_runs(settings, db)  # a lost run would otherwise refuse the new one as "already running"
-    run = request_retrain(db, project.id, params, args.preset if not overrides else "custom", requested_by="cli",
+    run = request_retrain(db, CLI_ACTOR, project.id, params, args.preset if not overrides else "custom",
                           force=args.force)
     if not args.wait:
         _print_json(_run_json(run))
@@ -531,3 +532,104 @@ def _active_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 _EXTENSIONS.append(_active_parsers)
+
+
+# -- accounts (issue 11) -------------------------------------------------------------------------
+
+def _new_password(args: argparse.Namespace, name: str) -> str:
+    """From one line of stdin (`--password-stdin`, for scripts), else typed twice without echo."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass(f"Password for {name}: ")
+    if getpass.getpass("The same password again: ") != password:
+        raise AppError("The two passwords differ; nothing was changed.")
+    return password
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import create_user
+
+    user = create_user(db, CLI_ACTOR, args.name, args.role, _new_password(args, args.name))
+    print(f"created {user.role.value} {user.name!r}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import list_users
+
+    users = list_users(db, CLI_ACTOR)
+    rows = [{"name": u.name, "role": u.role.value, "disabled": u.disabled,
+             "created_at": u.created_at.isoformat(timespec="seconds"), "created_by": u.created_by,
+             "last_login_at": u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else None}
+            for u in users]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['name']:<24} {r['role']:<10} {'disabled' if r['disabled'] else 'active':<9} "
+              f"last login {r['last_login_at'] or 'never'}")
+    if not rows:
+        print("no accounts yet: `python -m core users add NAME --role admin`, or open the app to create the first admin")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import disable_user
+
+    user = disable_user(db, CLI_ACTOR, args.name)
+    print(f"disabled {user.name!r}: it cannot sign in, and its open sessions have ended")
+    return 0
+
+
+def cmd_users_enable(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import enable_user
+
+    user = enable_user(db, CLI_ACTOR, args.name)
+    print(f"enabled {user.name!r}")
+    return 0
+
+
+def cmd_users_reset_password(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import reset_password
+
+    user = reset_password(db, CLI_ACTOR, args.name, _new_password(args, args.name))
+    print(f"new password set for {user.name!r}; its open sessions have ended")
+    return 0
+
+
+@command("users")
+def cmd_users(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    return args.users_command(args, settings, db)
+
+
+def _account_parsers(sub: argparse._SubParsersAction) -> None:
+    users = sub.add_parser("users", help="accounts: add, list, disable, enable, reset-password")
+    actions = users.add_subparsers(dest="users_action", required=True, metavar="ACTION")
+
+    p = actions.add_parser("add", help="create an account (the password is asked for, twice)")
+    p.add_argument("name")
+    p.add_argument("--role", choices=["admin", "moderator"], required=True)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    p.set_defaults(users_command=cmd_users_add)
+
+    p = actions.add_parser("list", help="every account with its role, state and last sign-in")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(users_command=cmd_users_list)
+
+    p = actions.add_parser("disable", help="refuse sign-in from now on and end the account's open sessions")
+    p.add_argument("name")
+    p.set_defaults(users_command=cmd_users_disable)
+
+    p = actions.add_parser("enable", help="let a disabled account sign in again")
+    p.add_argument("name")
+    p.set_defaults(users_command=cmd_users_enable)
+
+    p = actions.add_parser("reset-password", help="set a new password (asked for, twice) and end open sessions")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    p.set_defaults(users_command=cmd_users_reset_password)
+
+
+_EXTENSIONS.append(_account_parsers)

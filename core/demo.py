@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.importing import ImportRow, ParsedFile, commit_import
+from core.permissions import SYSTEM_ACTOR, Actor
 from core.projects import ProjectInfo, create_project, list_projects
 from db.engine import Database
 
@@ -48,9 +49,10 @@ def demo_sentences() -> list[DemoSentence]:
     ]
 
 
-def create_demo_project(db: Database, name: str = DEMO_PROJECT_NAME) -> ProjectInfo:
+def create_demo_project(db: Database, name: str = DEMO_PROJECT_NAME, actor: Actor = SYSTEM_ACTOR) -> ProjectInfo:
     project = create_project(
         db,
+        actor,
         name,
         DEMO_LABELS,
         description="Fictional support-forum posts. Does a sentence describe physical violence?",
@@ -62,12 +64,13 @@ def create_demo_project(db: Database, name: str = DEMO_PROJECT_NAME) -> ProjectI
                   doc_id=s.doc_id, position=s.position)
         for i, s in enumerate(demo_sentences())
     )
-    commit_import(db, project.id, ParsedFile(format="demo", rows=rows, rejected=(), duplicates_in_file=0), annotator="demo")
+    commit_import(db, actor, project.id, ParsedFile(format="demo", rows=rows, rejected=(), duplicates_in_file=0),
+                  annotator="demo")
     return project
 
 
-def ensure_demo_project(db: Database) -> ProjectInfo | None:
+def ensure_demo_project(db: Database, actor: Actor = SYSTEM_ACTOR) -> ProjectInfo | None:
     """Create the demo project when the database has no project at all; otherwise do nothing."""
     if list_projects(db):
         return None
-    return create_demo_project(db)
+    return create_demo_project(db, actor=actor)

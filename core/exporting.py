@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import func, select
 
+from core.audit import record_now
 from core.errors import InvalidInput
+from core.permissions import Actor, Permission, require
 from core.projects import get_project
 from db.engine import Database
-from db.models import Annotation, Sentence
+from db.models import Annotation, AuditAction, Sentence
 
 EXPORT_FORMATS = ("csv", "jsonl", "training")
 EXPORT_COLUMNS = ("id", "text", "label", "label_name", "split", "doc_id", "position", "annotator",
@@ -97,10 +99,15 @@ def to_training_csv(df: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator=_CSV_LINE_END).encode("utf-8")
 
 
-def export_project(db: Database, project_id: int, fmt: str) -> bytes:
+def export_project(db: Database, actor: Actor, project_id: int, fmt: str) -> bytes:
+    """Every sentence with its label and who gave it: admins only, and each export is audited."""
+    require(actor, Permission.export_data)
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
     if fmt == "training":
-        return to_training_csv(export_frame(db, project_id, labelled_only=True))
-    frame = export_frame(db, project_id)
-    return to_csv(frame) if fmt == "csv" else to_jsonl(frame)
+        data = to_training_csv(export_frame(db, project_id, labelled_only=True))
+    else:
+        frame = export_frame(db, project_id)
+        data = to_csv(frame) if fmt == "csv" else to_jsonl(frame)
+    record_now(db, actor, AuditAction.exported, f"{fmt}, {len(data)} bytes", project_id)
+    return data

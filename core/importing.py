@@ -22,8 +22,10 @@ from pathlib import PurePath
 
 from sqlalchemy import insert, select, update
 
+from core.audit import record_now
 from core.errors import ImportFileError, InvalidInput
 from core.exporting import FORMULA_PREFIXES, escape_formula
+from core.permissions import Actor, Permission, require
 from core.projects import ProjectInfo, get_project
 from core.reader import (
     TEXT_KEYS,
@@ -38,7 +40,7 @@ from core.reader import (
 )
 from core.text import clean_text, shuffle_key, split_for_hash, split_sentences, text_hash
 from db.engine import Database
-from db.models import Annotation, Sentence, Split, utcnow
+from db.models import Annotation, AuditAction, Sentence, Split, utcnow
 
 MAX_TEXT_CHARS = 2000
 # Each chunk is its own write transaction, so the worker never waits long for the SQLite write lock.
@@ -639,16 +641,18 @@ def check_encoding(parsed: ParsedFile, confirmed: bool = False) -> None:
         raise ImportFileError(parsed.encoding.refusal(parsed.filename or "the file"))
 
 
-def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: str = "import", *,
+def commit_import(db: Database, actor: Actor, project_id: int, parsed: ParsedFile, annotator: str | None = None, *,
                   encoding_confirmed: bool = False) -> ImportResult:
     """Insert the file's new sentences and its labels, in chunks of CHUNK_ROWS rows per transaction.
 
     A sentence already in the project is not inserted again; its labels are recorded only when the
     file gives one that differs from its current label, so importing a project's own export back
     changes nothing. A chunk is all-or-nothing, so an interrupted import can simply be run again.
-    A file whose encoding was guessed is refused until a person confirms the guess.
+    A file whose encoding was guessed is refused until a person confirms the guess. Labels without
+    an `annotator` column are recorded under `annotator`, by default the importing actor's name.
     """
-    annotator = annotator.strip()
+    require(actor, Permission.import_data)
+    annotator = (actor.name if annotator is None else annotator).strip()
     if not annotator:
         raise InvalidInput("An import needs an annotator name to record who labelled the rows.")
     check_encoding(parsed, encoding_confirmed)
@@ -730,8 +734,13 @@ def commit_import(db: Database, project_id: int, parsed: ParsedFile, annotator: 
             labelled += len(rows)
 
     rejected = _all_rejects(parsed, label_rejects)
-    return ImportResult(added=added, duplicates=duplicates, labelled=labelled, rejected=len(rejected),
-                        rejected_rows=rejected, conflicts=sum(1 for g in groups if g.conflicting))
+    result = ImportResult(added=added, duplicates=duplicates, labelled=labelled, rejected=len(rejected),
+                          rejected_rows=rejected, conflicts=sum(1 for g in groups if g.conflicting))
+    # Its own short transaction: the import itself spans one per chunk.
+    record_now(db, actor, AuditAction.imported,
+               f"{parsed.filename or parsed.format}: {added} sentences added, {labelled} labels, "
+               f"{len(rejected)} rows rejected", project_id)
+    return result
 
 
 def label_column_candidates(db: Database, project_id: int, parsed: ParsedFile) -> tuple[str, ...]:

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
+from core.permissions import Actor, Permission, require
 from db.engine import Database
 from db.models import Annotation, AnnotationSource, Label, Sentence, Split, Suggestion, utcnow
 
@@ -59,25 +61,18 @@ def _check_label(session, project_id: int, label: int) -> None:
         raise InvalidInput(f"Label {label} is not one of this project's labels {values}.")
 
 
-def _annotator(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("Enter your name in the sidebar first, so every label says who gave it.")
-    return name[:100]
-
-
 def save_label(
     db: Database,
+    actor: Actor,
     sentence_id: int,
     label: int,
-    annotator: str,
     *,
     note: str = "",
     unsure: bool = False,
     source: AnnotationSource = AnnotationSource.ui,
 ) -> None:
-    """Record a label. Two people labelling the same sentence both land in history; the latest is current."""
-    annotator = _annotator(annotator)
+    """Record a label by `actor`. Two people labelling the same sentence both land in history; the latest is current."""
+    require(actor, Permission.label)
     sentence_id, label = int(sentence_id), int(label)  # numpy integers from DataFrames do not bind
     with db.write() as session:
         sentence = session.get(Sentence, sentence_id)
@@ -86,46 +81,57 @@ def save_label(
         _check_label(session, sentence.project_id, label)
         now = utcnow()
         session.add(
-            Annotation(sentence_id=sentence_id, label=label, annotator=annotator, note=note.strip(),
+            Annotation(sentence_id=sentence_id, label=label, annotator=actor.name, note=note.strip(),
                        unsure=unsure, source=source, created_at=now)
         )
         sentence.label = label
         sentence.unsure = unsure
-        sentence.labelled_by = annotator
+        sentence.labelled_by = actor.name
         sentence.labelled_at = now
 
 
-def save_labels(db: Database, changes: dict[int, int], annotator: str,
-                source: AnnotationSource = AnnotationSource.table) -> int:
-    """Several labels in one transaction (table mode); returns how many changed."""
-    annotator = _annotator(annotator)
+def write_labels(session: Session, project_id: int, changes: dict[int, int], annotator: str,
+                 source: AnnotationSource) -> int:
+    """Several labels inside the caller's transaction; every sentence must belong to `project_id`
+    (ids from a table in the browser are checked against the project on screen)."""
     changes = {int(k): int(v) for k, v in changes.items()}
     if not changes:
         return 0
+    sentences = session.scalars(select(Sentence).where(Sentence.id.in_(changes),
+                                                       Sentence.project_id == project_id)).all()
+    if len(sentences) != len(changes):
+        raise NotFound("Some of these sentences are not in this project (any more); reload the table.")
+    now = utcnow()
+    changed = 0
+    for sentence in sentences:
+        label = changes[sentence.id]
+        if sentence.label == label:
+            continue
+        _check_label(session, project_id, label)
+        session.add(Annotation(sentence_id=sentence.id, label=label, annotator=annotator, source=source, created_at=now))
+        sentence.label, sentence.unsure, sentence.labelled_by, sentence.labelled_at = label, False, annotator, now
+        changed += 1
+    return changed
+
+
+def save_labels(db: Database, actor: Actor, project_id: int, changes: dict[int, int],
+                source: AnnotationSource = AnnotationSource.table) -> int:
+    """Several labels of one project in one transaction (table mode); returns how many changed."""
+    require(actor, Permission.label)
+    if not changes:
+        return 0
     with db.write() as session:
-        sentences = session.scalars(select(Sentence).where(Sentence.id.in_(changes))).all()
-        if len(sentences) != len(changes):
-            raise NotFound("Some sentences no longer exist; reload the table.")
-        now = utcnow()
-        changed = 0
-        for sentence in sentences:
-            label = changes[sentence.id]
-            if sentence.label == label:
-                continue
-            _check_label(session, sentence.project_id, label)
-            session.add(Annotation(sentence_id=sentence.id, label=label, annotator=annotator, source=source, created_at=now))
-            sentence.label, sentence.unsure, sentence.labelled_by, sentence.labelled_at = label, False, annotator, now
-            changed += 1
-        return changed
+        return write_labels(session, project_id, changes, actor.name, source)
 
 
-def undo_last(db: Database, project_id: int, annotator: str) -> int | None:
-    """Take back this annotator's latest labelling act in the project and return its sentence id.
+def undo_last(db: Database, actor: Actor, project_id: int) -> int | None:
+    """Take back the actor's own latest labelling act in the project and return its sentence id.
 
     The history keeps both the act and an undo row that restores the label as it was before it,
     so a second undo reaches one act further back. Returns None when there is nothing to undo.
     """
-    annotator = _annotator(annotator)
+    require(actor, Permission.label)
+    annotator = actor.name
     with db.write() as session:
         reverted = select(Annotation.reverts_id).where(Annotation.reverts_id.is_not(None))
         act = session.scalar(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from core.errors import PermissionDenied
 from db.models import Role
 
-__all__ = ["Actor", "CLI_ACTOR", "Permission", "Role", "require"]
+__all__ = ["Actor", "CLI_ACTOR", "Permission", "Role", "SYSTEM_ACTOR", "require"]
 
 
 class Permission(str, enum.Enum):
@@ -57,6 +57,8 @@ class Actor:
 
 # Whoever runs `python -m core` can already read and write DATA_DIR, so the CLI acts as an admin.
 CLI_ACTOR = Actor(name="cli", role=Role.admin)
+# The app's own first-start set-up (the demo project), before anybody has an account.
+SYSTEM_ACTOR = Actor(name="system", role=Role.admin)
 
 
 def require(actor: Actor, permission: Permission) -> None:

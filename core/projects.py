@@ -5,9 +5,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from core.audit import record
 from core.errors import InvalidInput, NotFound, ProjectExists
+from core.permissions import Actor, Permission, require
 from db.engine import Database
-from db.models import Label, Project, Sentence
+from db.models import AuditAction, Label, Project, Sentence
 
 # Calm, colour-blind-safe defaults (Okabe-Ito), in label order.
 DEFAULT_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#999999"]
@@ -75,12 +77,14 @@ def _info(project: Project) -> ProjectInfo:
 
 def create_project(
     db: Database,
+    actor: Actor,
     name: str,
     labels: list[str],
     description: str = "",
     guidelines: str = "",
     test_fraction: float = 0.2,
 ) -> ProjectInfo:
+    require(actor, Permission.create_project)
     name = name.strip()
     if not name:
         raise InvalidInput("A project needs a name.")
@@ -102,6 +106,7 @@ def create_project(
         ]
         session.add(project)
         session.flush()
+        record(session, actor, AuditAction.project_created, f"{name} (labels: {', '.join(names)})", project.id)
         return _info(project)
 
 
@@ -122,12 +127,14 @@ def list_projects(db: Database) -> list[ProjectInfo]:
         return [_info(p) for p in session.scalars(select(Project).order_by(Project.id))]
 
 
-def update_guidelines(db: Database, project_id: int, guidelines: str) -> None:
+def update_guidelines(db: Database, actor: Actor, project_id: int, guidelines: str) -> None:
+    require(actor, Permission.edit_guidelines)
     with db.write() as session:
         project = session.get(Project, project_id)
         if project is None:
             raise NotFound(f"Project {project_id} no longer exists.")
         project.guidelines = guidelines
+        record(session, actor, AuditAction.guidelines_updated, f"{len(guidelines)} characters", project_id)
 
 
 def project_stats(db: Database, project_id: int) -> ProjectStats:

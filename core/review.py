@@ -9,11 +9,13 @@ import pandas as pd
 from sqlalchemy import and_, case, func, literal, select, update
 from sqlalchemy.orm import aliased
 
+from core.audit import record
 from core.errors import EvaluationUnavailable, InvalidInput, NotFound
 from core.evaluation import compute_metrics
-from core.labeling import save_labels
+from core.labeling import write_labels
+from core.permissions import Actor, Permission, require
 from db.engine import Database
-from db.models import AnnotationSource, Prediction, Project, RunStatus, Sentence, Split, TrainingRun
+from db.models import AnnotationSource, AuditAction, Prediction, Project, RunStatus, Sentence, Split, TrainingRun
 
 AGREEMENT = ("any", "agrees", "disagrees", "unlabelled")
 SORTS = {"least sure first": "asc", "most sure first": "desc", "document order": "doc"}
@@ -103,13 +105,21 @@ def count_bulk_accept(db: Database, run_id: int, f: PredictionFilter, min_confid
         return int(session.scalar(_filtered(run_id, g, [func.count()])) or 0)
 
 
-def bulk_accept(db: Database, run_id: int, f: PredictionFilter, min_confidence: float, annotator: str) -> int:
-    """Accept the model's label for every *unlabelled* sentence in the filtered set above a confidence."""
+def bulk_accept(db: Database, actor: Actor, run_id: int, f: PredictionFilter, min_confidence: float) -> int:
+    """Accept the model's label for every *unlabelled* sentence in the filtered set above a confidence,
+    recorded under the actor's name. Admins only: it labels many sentences without reading them."""
+    require(actor, Permission.bulk_accept)
     g = PredictionFilter(f.predicted, f.human, "unlabelled", max(min_confidence, f.min_confidence),
                          f.max_confidence, f.search, f.split)
-    with db.read() as session:
+    with db.write() as session:
+        run = _succeeded_run(session, run_id)
         rows = session.execute(_filtered(run_id, g, [Sentence.id, Prediction.label])).all()
-    return save_labels(db, {sid: label for sid, label in rows}, annotator, source=AnnotationSource.bulk_accept)
+        saved = write_labels(session, run.project_id, {sid: label for sid, label in rows}, actor.name,
+                             AnnotationSource.bulk_accept)
+        record(session, actor, AuditAction.bulk_accepted,
+               f"{saved} sentences labelled as version {run.version} predicted, confidence at least "
+               f"{g.min_confidence:.2f}", run.project_id)
+        return saved
 
 
 @dataclass(frozen=True)
@@ -200,8 +210,9 @@ def operating_curve(db: Database, run_id: int) -> pd.DataFrame:
     return precision_recall_curve([r[0] for r in rows], [json.loads(r[1])[1] for r in rows])
 
 
-def set_threshold(db: Database, run_id: int, threshold: float | None) -> None:
+def set_threshold(db: Database, actor: Actor, run_id: int, threshold: float | None) -> None:
     """Store the operating point on the model version and re-derive its stored predicted labels."""
+    require(actor, Permission.set_threshold)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InvalidInput("The threshold must lie between 0 and 1.")
     p1 = func.json_extract(Prediction.probs_json, "$[1]")
@@ -218,6 +229,8 @@ def set_threshold(db: Database, run_id: int, threshold: float | None) -> None:
             .where(Prediction.run_id == run_id)
             .values(label=case((is_one, 1), else_=0), confidence=case((is_one, p1), else_=p0))
         )
+        record(session, actor, AuditAction.threshold_set,
+               f"version {run.version}: {'argmax' if threshold is None else f'{threshold:.3f}'}", run.project_id)
 
 
 # -- comparing two runs ---------------------------------------------------------------------------

@@ -14,12 +14,25 @@ import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from core.audit import record
 from core.classifier import RunCancelled
 from core.errors import InvalidInput, NothingChanged, NotFound, RunAlreadyActive, TrainingRefused
 from core.params import TrainingParams
+from core.permissions import Actor, Permission, require
 from core.run_metrics import RunMetrics
 from db.engine import Database
-from db.models import LossPoint, Prediction, Project, RunKind, RunStatus, Sentence, TrainingRun, Worker, utcnow
+from db.models import (
+    AuditAction,
+    LossPoint,
+    Prediction,
+    Project,
+    RunKind,
+    RunStatus,
+    Sentence,
+    TrainingRun,
+    Worker,
+    utcnow,
+)
 
 # SetFit learns from pairs; fewer than this many training examples of a label gives it nothing to contrast.
 MIN_TRAIN_PER_LABEL = 4
@@ -166,13 +179,15 @@ def _refuse_if_unchanged(session: Session, project: Project, snapshot: Snapshot,
 
 
 def request_retrain(
-    db: Database, project_id: int, params: TrainingParams, preset: str, requested_by: str = "",
+    db: Database, actor: Actor, project_id: int, params: TrainingParams, preset: str,
     kind: RunKind = RunKind.train, force: bool = False,
 ) -> RunInfo:
-    """Queue a run over the labels as they are now. One queued-or-running run per project.
+    """Queue a run over the labels as they are now, requested by `actor` (an admin). One
+    queued-or-running run per project.
 
     Raises NothingChanged when the labels and parameters are those of a version already trained (the
     active one, or another kept one), unless `force`."""
+    require(actor, Permission.train)
     kind = RunKind(kind)
     with db.write() as session:
         project = session.get(Project, project_id)
@@ -196,10 +211,14 @@ def request_retrain(
         run = TrainingRun(
             project_id=project_id, version=version, kind=kind, status=RunStatus.queued, preset=preset,
             params_json=params.to_json(), snapshot_json=json.dumps(snapshot.rows), snapshot_hash=snapshot.digest,
-            n_train=snapshot.n_train, n_test=snapshot.n_test, requested_by=requested_by,
+            n_train=snapshot.n_train, n_test=snapshot.n_test, requested_by=actor.name,
         )
         session.add(run)
         session.flush()
+        record(session, actor,
+               AuditAction.training_queued if kind == RunKind.train else AuditAction.learning_curve_queued,
+               f"version {version}, preset {preset}, {snapshot.n_train} train / {snapshot.n_test} test labels"
+               + (", forced" if force else ""), project_id)
         return _info(run, project.active_run_id)
 
 
@@ -313,12 +332,14 @@ def format_loss_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def cancel_run(db: Database, run_id: int) -> RunInfo:
+def cancel_run(db: Database, actor: Actor, run_id: int) -> RunInfo:
     """A queued run is cancelled at once; a running one when the worker's callback next checks (< 1 s)."""
+    require(actor, Permission.cancel_run)
     with db.write() as session:
         run = session.get(TrainingRun, run_id)
         if run is None:
             raise NotFound(f"No training run {run_id}.")
+        record(session, actor, AuditAction.run_cancelled, f"version {run.version} ({run.status.value})", run.project_id)
         if run.status == RunStatus.queued:
             run.status, run.finished_at, run.error = RunStatus.cancelled, utcnow(), "cancelled before it started"
         elif run.status == RunStatus.running:
@@ -342,13 +363,15 @@ def _make_active(session: Session, run: TrainingRun, note: str) -> None:
     run.activation_note = note
 
 
-def set_active(db: Database, project_id: int, run_id: int, note: str) -> None:
+def set_active(db: Database, actor: Actor, project_id: int, run_id: int, note: str) -> None:
     """Promote or roll back: any succeeded run of the project can become the active model."""
+    require(actor, Permission.activate_model)
     with db.write() as session:
         run = session.get(TrainingRun, run_id)
         if run is None or run.project_id != project_id:
             raise NotFound(f"Run {run_id} is not a run of this project.")
         _make_active(session, run, note)
+        record(session, actor, AuditAction.model_activated, f"version {run.version}: {note}", project_id)
 
 
 def activation_decision(new_accuracy: float | None, current: RunInfo | None) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ from core.active import out_of_fold_probs, rank_useful, suspect_labels
 from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
 from core.labeling import label_conflicts, save_label
+from core.permissions import Actor, Permission, require
 from core.learning_curve import learning_curve_points  # noqa: F401  (pages/train.py reads it from here)
 from db.engine import Database
 from db.models import (
@@ -284,9 +285,10 @@ def check_queue(db: Database, project_id: int) -> list[CheckItem]:
     return items
 
 
-def resolve_check(db: Database, sentence_id: int, label: int, annotator: str) -> None:
-    """Keep or change a checked label; either way it leaves the check queue."""
-    save_label(db, sentence_id, label, annotator, source=AnnotationSource.check, note="checked")
+def resolve_check(db: Database, actor: Actor, sentence_id: int, label: int) -> None:
+    """Keep or change a checked label (recorded under the actor's name); either way it leaves the check queue."""
+    require(actor, Permission.check)
+    save_label(db, actor, sentence_id, label, source=AnnotationSource.check, note="checked")
     with db.write() as session:
         session.execute(delete(Suspect).where(Suspect.sentence_id == sentence_id))
 

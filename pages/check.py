@@ -6,10 +6,11 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import get_sentence, history
 from core.suggestions import check_queue, resolve_check
-from ui.common import get_db, require_project, require_user, safe_text, sentence_card, show_error
+from ui.auth import require_actor
+from ui.common import get_db, require_project, safe_text, sentence_card, show_error
 
 project = require_project()
-user = require_user()
+actor = require_actor()
 db = get_db()
 names = {label.value: label.name for label in project.labels}
 
@@ -35,7 +36,7 @@ view = get_sentence(db, item.sentence_id)
 
 def _resolve(label: int) -> None:
     try:
-        resolve_check(db, item.sentence_id, label, user)
+        resolve_check(db, actor, item.sentence_id, label)
     except AppError as error:
         st.session_state["check_error"] = str(error)
 

@@ -7,11 +7,12 @@ import streamlit as st
 from core.errors import AppError
 from core.review import compare_runs
 from ui.charts import confusion_heatmap
-from ui.common import get_db, require_project, require_user, show_error
+from ui.auth import require_actor
+from ui.common import get_db, require_project, show_error
 from ui.review import choose_run, relabel_list, show_review_error
 
 project = require_project()
-require_user()
+actor = require_actor()
 db = get_db()
 names = [label.name for label in project.labels]
 
@@ -46,5 +47,5 @@ flipped = comparison.flipped.assign(
     b=[names[int(v)] for v in comparison.flipped["predicted_b"]],
 )
 show_review_error()
-relabel_list(flipped, project, key="flip",
+relabel_list(flipped, project, actor, key="flip",
              extra_columns={"a": f"v{run_a.version} predicted", "b": f"v{run_b.version} predicted", "split": "split"})

@@ -10,8 +10,10 @@ from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.projects import create_project
 from ui import import_preview
+from ui.auth import require_actor
 from ui.common import current_project, get_db, get_settings, safe_text, show_error
 
+actor = require_actor()  # the navigation offers this page to admins; core checks each action too
 db = get_db()
 settings = get_settings()
 project = current_project()
@@ -26,7 +28,8 @@ with tab_new:
         guidelines = st.text_area("Labelling guidelines (Markdown)")
         if st.form_submit_button("Create project", type="primary"):
             try:
-                created = create_project(db, name, labels.split(","), guidelines=guidelines, test_fraction=fraction)
+                created = create_project(db, actor, name, labels.split(","), guidelines=guidelines,
+                                         test_fraction=fraction)
             except AppError as error:
                 show_error(error)
             else:
@@ -55,7 +58,6 @@ with tab_import:
             # Per-file widget keys: a new upload starts with nothing chosen or confirmed.
             file_key = getattr(upload, "file_id", None) or f"{upload.name}-{upload.size}"
             encoding_key, confirm_key, column_key = (f"import_{k}_{file_key}" for k in ("encoding", "confirm", "column"))
-            user = st.session_state.get("user") or "import"
             preview = None
             try:
                 parsed = _read(upload, documents, column_key)
@@ -67,7 +69,7 @@ with tab_import:
                                           help="Pick another one if letters look wrong in the preview below.")
                     if chosen != guessed.name:
                         parsed = _read(upload, documents, column_key, encoding=chosen)
-                preview = preview_import(db, project.id, parsed, annotator=user)
+                preview = preview_import(db, project.id, parsed, annotator=actor.name)
             except AppError as error:
                 show_error(error)
             if preview is not None:
@@ -89,7 +91,7 @@ with tab_import:
                 if st.button(f"Import {preview.new} sentence(s)", type="primary", key="import_commit",
                              disabled=nothing or not confirmed):
                     try:
-                        result = commit_import(db, project.id, parsed, annotator=user, encoding_confirmed=confirmed)
+                        result = commit_import(db, actor, project.id, parsed, encoding_confirmed=confirmed)
                     except AppError as error:
                         show_error(error)
                     else:
@@ -106,7 +108,11 @@ with tab_export:
                    "training": "text,label CSV for datasets.load_dataset"}
         fmt = st.radio("Format", list(formats), format_func=formats.get, key="export_format", horizontal=True)
         if st.button("Prepare export", key="export_prepare"):
-            data = export_project(db, project.id, fmt)
+            try:
+                data = export_project(db, actor, project.id, fmt)
+            except AppError as error:
+                show_error(error)
+                st.stop()
             suffix = "jsonl" if fmt == "jsonl" else "csv"
             st.download_button(f"Download {project.name}.{suffix}", data, file_name=f"{project.name}.{suffix}",
                                key="export_download")

@@ -17,11 +17,13 @@ from core.review import (
 )
 from core.runs import format_loss_table, loss_table, model_card_text
 from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart
-from ui.common import get_db, require_project, require_user, safe_text, show_error
+from core.permissions import Permission
+from ui.auth import require_actor
+from ui.common import get_db, require_project, safe_text, show_error
 from ui.review import choose_run, relabel_list, show_review_error
 
 project = require_project()
-require_user()
+actor = require_actor()
 db = get_db()
 names = [label.name for label in project.labels]
 
@@ -71,7 +73,7 @@ if cell is not None:
     true_label, predicted = cell
     st.markdown(f"**True {safe_text(names[true_label])} → predicted {safe_text(names[predicted])}**")
     with st.container(key="cell-list"):
-        relabel_list(cell_sentences(db, run.id, true_label, predicted), project, key="cellfix",
+        relabel_list(cell_sentences(db, run.id, true_label, predicted), project, actor, key="cellfix",
                      extra_columns={"confidence": "confidence"})
 
 st.subheader("Misclassified test sentences")
@@ -79,7 +81,7 @@ st.caption("Most confident mistakes first: often the *label* is what is wrong.")
 with st.container(key="misclassified"):
     wrong = misclassified(db, run.id)
     wrong = wrong.assign(predicted=[names[int(v)] for v in wrong["predicted"]])
-    relabel_list(wrong, project, key="mis", extra_columns={"predicted": "predicted", "confidence": "confidence"})
+    relabel_list(wrong, project, actor, key="mis", extra_columns={"predicted": "predicted", "confidence": "confidence"})
 
 if len(names) == 2:
     st.subheader("Operating point")
@@ -97,18 +99,20 @@ if len(names) == 2:
         current = run.threshold if run.threshold is not None else 0.5
         threshold = st.slider("Threshold on P(label 1)", 0.0, 1.0, float(current), 0.01, key=f"eval_threshold-{run.id}")
         st.plotly_chart(precision_recall_chart(curve, threshold), key="eval-pr")
-        buttons = st.container(horizontal=True)
-        if buttons.button(f"Use {suggested:.3f} (meets the target)", key="eval_use_target"):
-            set_threshold(db, run.id, suggested)
-            st.session_state.pop(f"eval_threshold-{run.id}", None)
-            st.rerun()
-        if buttons.button(f"Save threshold {threshold:.2f}", key="eval_save_threshold", type="primary"):
-            set_threshold(db, run.id, threshold)
-            st.rerun()
-        if run.threshold is not None and buttons.button("Back to argmax", key="eval_clear_threshold"):
-            set_threshold(db, run.id, None)
-            st.session_state.pop(f"eval_threshold-{run.id}", None)
-            st.rerun()
+        # Everyone may explore the curve; storing a threshold changes the version's predictions: admins only.
+        if actor.may(Permission.set_threshold):
+            buttons = st.container(horizontal=True)
+            if buttons.button(f"Use {suggested:.3f} (meets the target)", key="eval_use_target"):
+                set_threshold(db, actor, run.id, suggested)
+                st.session_state.pop(f"eval_threshold-{run.id}", None)
+                st.rerun()
+            if buttons.button(f"Save threshold {threshold:.2f}", key="eval_save_threshold", type="primary"):
+                set_threshold(db, actor, run.id, threshold)
+                st.rerun()
+            if run.threshold is not None and buttons.button("Back to argmax", key="eval_clear_threshold"):
+                set_threshold(db, actor, run.id, None)
+                st.session_state.pop(f"eval_threshold-{run.id}", None)
+                st.rerun()
         st.caption(f"Stored threshold: {'none (argmax)' if run.threshold is None else f'{run.threshold:.3f}'} — "
                    "used by this version's predictions and the CLI `predict`.")
 

@@ -7,10 +7,11 @@ from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
 from core.suggestions import suggestion_for
-from ui.common import get_db, require_project, require_user, safe_text, sentence_card
+from ui.auth import require_actor
+from ui.common import get_db, require_project, safe_text, sentence_card
 
 project = require_project()
-user = require_user()
+actor = require_actor()
 db = get_db()
 
 with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_book:"):
@@ -62,7 +63,7 @@ def _on_label(value: int) -> None:
     sentence_id = st.session_state["current_id"]
     note = st.session_state.get(f"note-{sentence_id}", "")
     try:
-        save_label(db, sentence_id, value, user, note=note, unsure=st.session_state["unsure"])
+        save_label(db, actor, sentence_id, value, note=note, unsure=st.session_state["unsure"])
     except AppError as error:
         st.session_state["flash_error"] = str(error)
         return
@@ -77,7 +78,7 @@ def _on_skip() -> None:
 
 def _on_undo() -> None:
     try:
-        sentence_id = undo_last(db, project.id, user)
+        sentence_id = undo_last(db, actor, project.id)
     except AppError as error:
         st.session_state["flash_error"] = str(error)
         return
@@ -98,6 +99,8 @@ def _on_unsure() -> None:
 @st.fragment
 def workbench() -> None:
     # A fragment: labelling reruns only this part, so the next sentence appears without a page flash.
+    # It does not rerun the frame, so it checks the session itself (idle time, sign-out elsewhere).
+    require_actor()
     if message := st.session_state.pop("flash_error", None):
         st.error(safe_text(message), icon=":material/error:")
     current_id = st.session_state.get("current_id")

@@ -6,12 +6,14 @@ import streamlit as st
 
 from core.errors import AppError
 from core.labeling import get_sentence, save_label
+from core.permissions import Permission
 from core.review import AGREEMENT, SORTS, PredictionFilter, bulk_accept, count_bulk_accept, prediction_rows
-from ui.common import get_db, label_options, require_project, require_user, safe_text, sentence_card, show_error
+from ui.auth import require_actor
+from ui.common import get_db, label_options, require_project, safe_text, sentence_card, show_error
 from ui.review import choose_run
 
 project = require_project()
-user = require_user()
+actor = require_actor()
 db = get_db()
 options = label_options(project)
 PAGE_SIZE = 50
@@ -72,7 +74,7 @@ if selected:
 
         def _save(value: int) -> None:
             try:
-                save_label(db, int(row["id"]), value, user, source="review")
+                save_label(db, actor, int(row["id"]), value, source="review")
             except AppError as error:
                 st.session_state["pred_error"] = str(error)
 
@@ -83,21 +85,33 @@ if selected:
 if message := st.session_state.pop("pred_error", None):
     show_error(message)
 
-with st.expander("Bulk accept confident predictions"):
-    threshold = st.slider("Accept unlabelled sentences in the filter above this confidence", 0.5, 1.0, 0.95, 0.01,
-                          key="bulk_conf")
-    n = count_bulk_accept(db, run.id, filters, threshold)
-    if st.button(f"Accept {n} prediction(s)…", disabled=n == 0, key="bulk_start"):
-        st.session_state["bulk_confirm"] = (run.id, filters, threshold, n)
-    pending = st.session_state.get("bulk_confirm")
-    if pending and pending[:3] == (run.id, filters, threshold):
-        st.warning(f"This labels **{pending[3]}** sentences with the model's label, recorded under your name.")
-        yes, no = st.columns(2)
-        if yes.button("Yes, accept them", type="primary", key="bulk_yes"):
-            saved = bulk_accept(db, run.id, filters, threshold, user)
-            st.session_state.pop("bulk_confirm")
-            st.toast(f"Accepted {saved} predictions.")
-            st.rerun()
-        if no.button("Cancel", key="bulk_no"):
-            st.session_state.pop("bulk_confirm")
-            st.rerun()
+
+
+def bulk_accept_section() -> None:
+    with st.expander("Bulk accept confident predictions"):
+        threshold = st.slider("Accept unlabelled sentences in the filter above this confidence", 0.5, 1.0, 0.95, 0.01,
+                              key="bulk_conf")
+        n = count_bulk_accept(db, run.id, filters, threshold)
+        if st.button(f"Accept {n} prediction(s)…", disabled=n == 0, key="bulk_start"):
+            st.session_state["bulk_confirm"] = (run.id, filters, threshold, n)
+        pending = st.session_state.get("bulk_confirm")
+        if pending and pending[:3] == (run.id, filters, threshold):
+            st.warning(f"This labels **{pending[3]}** sentences with the model's label, recorded under your name.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, accept them", type="primary", key="bulk_yes"):
+                try:
+                    saved = bulk_accept(db, actor, run.id, filters, threshold)
+                except AppError as error:
+                    show_error(error)
+                    return
+                st.session_state.pop("bulk_confirm")
+                st.toast(f"Accepted {saved} predictions.")
+                st.rerun()
+            if no.button("Cancel", key="bulk_no"):
+                st.session_state.pop("bulk_confirm")
+                st.rerun()
+
+
+# Labelling many sentences unread is an admin's call (core refuses it to moderators too).
+if actor.may(Permission.bulk_accept):
+    bulk_accept_section()

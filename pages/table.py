@@ -6,10 +6,11 @@ import streamlit as st
 
 from core.errors import AppError
 from core.labeling import save_labels, sentence_table
-from ui.common import get_db, label_options, require_project, require_user, show_error
+from ui.auth import require_actor
+from ui.common import get_db, label_options, require_project, show_error
 
 project = require_project()
-user = require_user()
+actor = require_actor()
 db = get_db()
 options = label_options(project)
 PAGE_SIZE = 50
@@ -65,7 +66,7 @@ if nav_next.button("Next", disabled=page_number >= pages - 1, key="table_next", 
     st.rerun()
 if save_col.button(f"Save {len(changes)} change(s)", type="primary", disabled=not changes, key="table_save"):
     try:
-        saved = save_labels(db, changes, user)
+        saved = save_labels(db, actor, project.id, changes)
     except AppError as error:
         show_error(error)
     else:

@@ -24,9 +24,11 @@ from core.runs import (
 )
 from core.suggestions import learning_curve_points
 from ui.charts import learning_curve_chart, loss_chart
+from ui.auth import require_actor
 from ui.common import get_db, get_settings, require_project, safe_text, show_error
 
 project = require_project()
+actor = require_actor()  # the navigation offers this page to admins; core checks each action too
 db = get_db()
 settings = get_settings()
 mark_lost_runs(db, settings.worker_lost_after_seconds)  # app.py keeps a worker alive on every rerun
@@ -65,7 +67,7 @@ if st.button("Retrain", type="primary", key="retrain", icon=":material/model_tra
              help="Queues a run on the labels as they are now; a background worker trains it."):
     try:
         params = base.with_overrides(overrides)
-        request_retrain(db, project.id, params, preset_name, requested_by=st.session_state.get("user", ""))
+        request_retrain(db, actor, project.id, params, preset_name)
     except NothingChanged as notice:
         # Remembered with the parameters it is about: another preset or parameter needs no warning.
         st.session_state["retrain_unchanged"] = (params.to_json(), str(notice))
@@ -85,8 +87,7 @@ if unchanged is not None and running is None:
             st.warning(safe_text(unchanged[1]), icon=":material/info:")
             if st.button("Retrain anyway", key="retrain-anyway"):
                 try:
-                    request_retrain(db, project.id, base.with_overrides(overrides), preset_name,
-                                    requested_by=st.session_state.get("user", ""), force=True)
+                    request_retrain(db, actor, project.id, base.with_overrides(overrides), preset_name, force=True)
                 except AppError as error:
                     show_error(error)
                 else:
@@ -117,7 +118,7 @@ def live_view() -> None:
             left.dataframe(format_loss_table(frame), hide_index=True, width="stretch", key="live-loss")
             right.plotly_chart(loss_chart(frame), key="live-chart")
         if st.button("Cancel run", key="cancel", icon=":material/cancel:", disabled=run.cancel_requested):
-            cancel_run(db, run.id)
+            cancel_run(db, actor, run.id)
             st.rerun(scope="fragment")
         if run.cancel_requested:
             st.caption("Cancelling…")
@@ -165,7 +166,7 @@ else:
             is_newer = active is None or run.version > active.version
             if buttons.button("Promote to active" if is_newer else "Roll back to this version", key="activate",
                               icon=":material/published_with_changes:"):
-                set_active(db, project.id, run.id, "promoted by hand" if is_newer else "rolled back by hand")
+                set_active(db, actor, project.id, run.id, "promoted by hand" if is_newer else "rolled back by hand")
                 st.rerun()
         try:
             buttons.download_button("Download model (zip)", data=lambda: model_zip_bytes(run),
@@ -190,8 +191,7 @@ st.caption("A learning curve trains the fast preset on 25, 50, 75 and 100% of th
            "100% means more labels will help.")
 if st.button("Compute learning curve", key="learning-curve", disabled=running is not None, icon=":material/show_chart:"):
     try:
-        request_retrain(db, project.id, PRESETS["fast"], "fast", requested_by=st.session_state.get("user", ""),
-                        kind="learning_curve")
+        request_retrain(db, actor, project.id, PRESETS["fast"], "fast", kind="learning_curve")
     except AppError as error:
         show_error(error)
     else:

@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from core.config import Settings  # noqa: E402
 from core.db import open_database  # noqa: E402
 from core.projects import create_project  # noqa: E402
+from tests.helpers import ADMIN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_OUTPUT = ROOT / "test-output"
@@ -31,7 +32,7 @@ def db(settings: Settings):
 
 @pytest.fixture
 def project(db):
-    return create_project(db, "test project", ["other", "physical violence"], test_fraction=0.25)
+    return create_project(db, ADMIN, "test project", ["other", "physical violence"], test_fraction=0.25)
 
 
 @pytest.fixture(scope="session")

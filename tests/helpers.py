@@ -11,8 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from core.importing import ImportRow, ParsedFile, commit_import
+from core.permissions import Actor, Role
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Who acts in core calls: core checks the role, so tests say who they are.
+ADMIN = Actor("admin", Role.admin)
+
+
+def moderator(name: str = "sam") -> Actor:
+    return Actor(name, Role.moderator)
 
 VIOLENT = [
     "He shoved me hard against the kitchen counter.",
@@ -52,7 +60,7 @@ def make_labelled_project(db, project, n_per_class: int = 12) -> None:
     for i, text in enumerate(OTHER[:n_per_class]):
         rows.append(ImportRow(len(rows) + 1, text, "0", "train" if i % 4 else "test", f"o{i // 4}", i % 4))
     rows.append(ImportRow(len(rows) + 1, "An unlabelled sentence about the weekend.", None, "train", "x", 0))
-    commit_import(db, project.id, ParsedFile("test", tuple(rows), (), 0))
+    commit_import(db, ADMIN, project.id, ParsedFile("test", tuple(rows), (), 0))
 
 
 def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -120,3 +128,4 @@ class CountingEncoder:
                 v[1 + int(hashlib.md5(w.encode()).hexdigest(), 16) % 15] += 0.3
             out.append(v + 0.01)
         return np.array(out)
+

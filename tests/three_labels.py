@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.importing import ImportRow, ParsedFile, commit_import
 from core.projects import create_project
+from tests.helpers import ADMIN
 
 LABELS = ["other", "insult", "violence"]
 OTHER, INSULT, VIOLENCE = 0, 1, 2
@@ -33,12 +34,12 @@ UNLABELLED = ["Someone shoved an old man down the stairs.", "The weather will be
 
 def make_three_label_project(db, name: str = "three labels"):
     """The project, its 12 train and 4 test labels and 2 unlabelled sentences; returns its ProjectInfo."""
-    project = create_project(db, name, LABELS, test_fraction=0.25)
+    project = create_project(db, ADMIN, name, LABELS, test_fraction=0.25)
     rows = [(text, label, "train") for text, label in TRAIN] + [(text, label, "test") for text, label in TEST]
     rows += [(text, None, "train") for text in UNLABELLED]
     parsed = ParsedFile("csv", tuple(
         ImportRow(line=i + 2, text=text, label=label, split=split, doc_id="d", position=i)
         for i, (text, label, split) in enumerate(rows)
     ), (), 0)
-    commit_import(db, project.id, parsed)
+    commit_import(db, ADMIN, project.id, parsed)
     return project

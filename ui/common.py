@@ -1,4 +1,5 @@
-"""Shared page plumbing: the process's database handle, the current project and moderator, safe text."""
+"""Shared page plumbing: the process's database handle, the current project, safe text. Who is
+signed in lives in ui/auth.py."""
 from __future__ import annotations
 
 import re
@@ -51,10 +52,6 @@ def get_db() -> Database:
     return open_database(get_settings())
 
 
-def current_user() -> str:
-    return st.session_state.get("user", "").strip()
-
-
 def current_project() -> ProjectInfo | None:
     project_id = st.session_state.get("project_id")
     db = get_db()
@@ -73,17 +70,9 @@ def current_project() -> ProjectInfo | None:
 def require_project() -> ProjectInfo:
     project = current_project()
     if project is None:
-        st.info("There is no project yet. Create one on the **Import** page.")
+        st.info("There is no project yet. An admin creates one on the **Import & export** page.")
         st.stop()
     return project
-
-
-def require_user() -> str:
-    user = current_user()
-    if not user:
-        st.warning("Enter your name in the sidebar: every label records who gave it.")
-        st.stop()
-    return user
 
 
 def show_error(error: AppError | str) -> None:

@@ -7,13 +7,14 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import save_label
 from core.projects import ProjectInfo
-from ui.common import current_user, get_db, safe_text
+from core.permissions import Actor
+from ui.common import get_db, safe_text
 
 
-def relabel_list(frame: pd.DataFrame, project: ProjectInfo, key: str, extra_columns: dict[str, str] | None = None,
-                 limit: int = 30) -> None:
+def relabel_list(frame: pd.DataFrame, project: ProjectInfo, actor: Actor, key: str,
+                 extra_columns: dict[str, str] | None = None, limit: int = 30) -> None:
     """Sentences one per row, each with one button per other label: a click saves the fix at once
-    (as a "review" annotation by this moderator) and feeds the next retrain."""
+    (as a "review" annotation by `actor`) and feeds the next retrain."""
     if frame.empty:
         st.caption("No sentences here.")
         return
@@ -32,14 +33,14 @@ def relabel_list(frame: pd.DataFrame, project: ProjectInfo, key: str, extra_colu
                 for value, name in names.items():
                     if value != label:
                         st.button(f"→ {name}", key=f"{key}-{row.id}-{value}", on_click=_save_review,
-                                  args=(int(row.id), value))
+                                  args=(actor, int(row.id), value))
     if len(frame) > limit:
         st.caption(f"Showing {limit} of {len(frame)}; fix these and the next ones move up.")
 
 
-def _save_review(sentence_id: int, label: int) -> None:
+def _save_review(actor: Actor, sentence_id: int, label: int) -> None:
     try:
-        save_label(get_db(), sentence_id, label, current_user(), source="review")
+        save_label(get_db(), actor, sentence_id, label, source="review")
     except AppError as error:
         st.session_state["review_error"] = str(error)
     else:

@@ -6,6 +6,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
+PASSWORD = "a long enough password"
+
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
@@ -13,16 +15,39 @@ def app_env(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKER_AUTOSTART", "0")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("MODELS_DIR", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
     st.cache_resource.clear()  # settings and the database handle are per process; each test has its own
     yield tmp_path
     st.cache_resource.clear()
 
 
+def account(name: str, role: str = "admin", password: str = PASSWORD):
+    """An account in the test's database, made the way the CLI makes one."""
+    from core.accounts import create_user
+    from core.permissions import CLI_ACTOR
+    from ui.common import get_db
+
+    return create_user(get_db(), CLI_ACTOR, name, role, password)
+
+
+def signed_in_as(at: AppTest, name: str, role: str = "admin") -> AppTest:
+    """Sign `at` in as a new account, as the sign-in page does after a correct password: a session
+    row, whose token this tab keeps (AppTest has no browser, so no cookie)."""
+    from core.sessions import start_session
+    from ui.auth import TOKEN_KEY
+    from ui.common import get_db
+
+    at.session_state[TOKEN_KEY] = start_session(get_db(), account(name, role).id)
+    return at
+
+
 @pytest.fixture
 def make_app(app_env):
-    def _make(page: str | None = None, user: str = "tester") -> AppTest:
+    def _make(page: str | None = None, user: str | None = "tester", role: str = "admin") -> AppTest:
+        """The app signed in as `user` (an admin unless `role` says otherwise), or signed out with user=None."""
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.query_params["user"] = user
+        if user is not None:
+            signed_in_as(at, user, role)
         at.run()
         if page:
             at.switch_page(page)

@@ -5,6 +5,7 @@ from core.demo import DEMO_PROJECT_NAME
 from core.labeling import history
 from core.projects import get_project, project_stats
 from ui.common import get_db, safe_text
+from tests.helpers import ADMIN
 
 
 def _stats():
@@ -29,20 +30,14 @@ def test_label_page_labels_skips_and_undoes(make_app):
     assert _stats().labelled == before
 
 
-def test_label_page_asks_for_a_name_first(make_app):
-    at = make_app(user="")
-    assert any("Enter your name" in w.value for w in at.warning)
-    assert not at.button
-
-
 def test_user_text_is_escaped_not_rendered(make_app):
     from core.importing import ImportRow, ParsedFile, commit_import
     from core.projects import create_project
 
     at = make_app()
     hostile = "<img src=x onerror=alert(1)> **bold** [link](http://example.invalid) # heading :red[x]"
-    project = create_project(get_db(), "hostile <b>name</b>", ["a_b", "c*d"])
-    commit_import(get_db(), project.id, ParsedFile("t", (ImportRow(1, hostile, None, None, "d", 0),), (), 0))
+    project = create_project(get_db(), ADMIN, "hostile <b>name</b>", ["a_b", "c*d"])
+    commit_import(get_db(), ADMIN, project.id, ParsedFile("t", (ImportRow(1, hostile, None, None, "d", 0),), (), 0))
     at.session_state["project_id"] = project.id
     at.run()
     shown = [m.value for m in at.markdown if "onerror" in m.value]

@@ -9,10 +9,18 @@ from tests.conftest import ROOT
 SCRIPT = r"""
 import sys
 from streamlit.testing.v1 import AppTest
+from core.accounts import create_user
+from core.permissions import CLI_ACTOR
+from core.sessions import start_session
+from ui.auth import TOKEN_KEY
+from ui.common import get_db
+
 pages = ["pages/label.py", "pages/table.py", "pages/check.py", "pages/train.py", "pages/predictions.py",
-         "pages/evaluation.py", "pages/compare.py", "pages/data.py"]
+         "pages/evaluation.py", "pages/compare.py", "pages/data.py", "pages/users.py"]
 at = AppTest.from_file("app.py", default_timeout=60)
-at.query_params["user"] = "light"
+at.run()  # signed out: the first-admin page
+assert not at.exception, at.exception
+at.session_state[TOKEN_KEY] = start_session(get_db(), create_user(get_db(), CLI_ACTOR, "light", "admin", "long password").id)
 at.run()
 for page in pages:
     at.switch_page(page).run()

@@ -8,7 +8,7 @@ from core.labeling import history
 from core.projects import get_project, project_stats
 from core.runs import list_runs
 from db.models import RunStatus
-from tests.helpers import fake_succeeded_run
+from tests.helpers import fake_succeeded_run, moderator
 from ui.common import get_db
 
 
@@ -170,8 +170,8 @@ def test_check_labels_page_keeps_or_changes(make_app):
     from core.suggestions import check_queue
 
     sentence_id = next_sentence(db, project.id).id
-    save_label(db, sentence_id, 1, "ben")
-    save_label(db, sentence_id, 0, "cleo")
+    save_label(db, moderator("ben"), sentence_id, 1)
+    save_label(db, moderator("cleo"), sentence_id, 0)
     at.switch_page("pages/check.py").run()
     assert any("moderators disagree" in m.value for m in at.markdown)
     at.button(key="check-keep").click().run()

@@ -8,6 +8,7 @@ from core.run_metrics import RunMetrics
 from core.runs import finish_run, list_runs, request_retrain
 from db.models import RunStatus, TrainingRun
 from ui.common import get_db
+from tests.helpers import ADMIN
 
 UNCHANGED = ("No label has changed since the active version 1, and these are the parameters it was trained with, "
              "so retraining would give the same model again.")
@@ -20,7 +21,7 @@ def _project():
 def _active_fast_version(model_dir) -> int:
     """Version 1 trained (as the worker would leave it) on the demo's labels as they are, fast preset."""
     db = get_db()
-    run = request_retrain(db, _project().id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, _project().id, FAST_PRESET, "fast")
     with db.write() as session:
         session.get(TrainingRun, run.id).status = RunStatus.running
     model_dir.mkdir()

@@ -12,6 +12,7 @@ from core.config import Settings
 from core.db import open_database
 from core.projects import create_project
 from tests.e2e.conftest import StreamlitServer, open_page, wait_for_app_idle
+from tests.helpers import ADMIN
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def import_server(tmp_path):
     data_dir = tmp_path / "data"
     # A project of our own, so the app's first start does not create the demo project.
     db = open_database(Settings.from_env({"DATA_DIR": str(data_dir), "WORKER_AUTOSTART": "0"}))
-    create_project(db, "Imports", ["other", "violence"])
+    create_project(db, ADMIN, "Imports", ["other", "violence"])
     db.dispose()
     server = StreamlitServer(data_dir, {"WORKER_AUTOSTART": "0"})
     yield server

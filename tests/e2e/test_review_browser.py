@@ -15,7 +15,7 @@ from core.labeling import QueueFilter, next_sentence, save_label
 from core.projects import get_project
 from core.runs import list_runs
 from tests.e2e.conftest import StreamlitServer, wait_for_app_idle
-from tests.helpers import ROOT, env_for
+from tests.helpers import ROOT, env_for, moderator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 QUICK = ["--param", "max_steps=20", "--param", "logging_steps=2"]
@@ -40,7 +40,7 @@ def trained_server(tmp_path_factory):
     for text in violent:
         view = next_sentence(db, project.id, queue_filter=QueueFilter(unlabelled_only=False, label=1, search=text))
         if view is not None and view.split == "test":
-            save_label(db, view.id, 0, "slip")
+            save_label(db, moderator("slip"), view.id, 0)
             break
     _train(data_dir)
     server = StreamlitServer(data_dir, {"WORKER_AUTOSTART": "0"})

@@ -28,7 +28,7 @@ from core.suggestions import suggestion_for
 from core.worker import TrainingWorker
 from db.models import Prediction, RunStatus, Suspect, TrainingRun
 from tests.fakes import FakeFactory
-from tests.helpers import ROOT, make_labelled_project
+from tests.helpers import ADMIN, ROOT, make_labelled_project, moderator
 from tests.three_labels import INSULT, OTHER, TEST, UNLABELLED, VIOLENCE, make_three_label_project
 
 
@@ -38,7 +38,7 @@ def _worker(settings, db, factory=None) -> TrainingWorker:
 
 def _train(settings, db, project_id: int, factory=None, params=FAST_PRESET) -> int:
     """Queue a run and execute it in this process; returns the run id."""
-    run = request_retrain(db, project_id, params, "fast", force=True)
+    run = request_retrain(db, ADMIN, project_id, params, "fast", force=True)
     worker = _worker(settings, db, factory)
     assert worker.claim_next(run.id) == run.id
     worker.execute(run.id)
@@ -107,17 +107,17 @@ def test_the_source_check_would_see_another_writer(tmp_path):
 @pytest.mark.parametrize("status", [RunStatus.queued, RunStatus.running, RunStatus.failed, RunStatus.cancelled])
 def test_a_run_that_has_not_succeeded_cannot_be_made_active(db, project, status):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     with db.write() as session:
         row = session.get(TrainingRun, run.id)
         row.status, row.model_dir = status, "/somewhere"  # even with a model folder recorded
     with pytest.raises(InvalidInput, match=f"Version 1 has no model \\({status.value}\\); only succeeded runs"):
-        set_active(db, project.id, run.id, "by hand")
+        set_active(db, ADMIN, project.id, run.id, "by hand")
     assert active_run(db, project.id) is None
 
 
 def _running(db, project_id: int, params=FAST_PRESET) -> int:
-    run = request_retrain(db, project_id, params, "fast", force=True)
+    run = request_retrain(db, ADMIN, project_id, params, "fast", force=True)
     with db.write() as session:
         session.get(TrainingRun, run.id).status = RunStatus.running
     return run.id
@@ -231,7 +231,7 @@ def test_a_failure_after_the_model_was_saved_keeps_the_previous_version_active(s
         raise OSError(f"injected failure in {step}")
 
     monkeypatch.setattr(core.worker, step, failing)
-    save_label(db, int(sentence_table(db, project.id, unlabelled_only=True)[0]["id"][0]), 1, "ana")
+    save_label(db, moderator("ana"), int(sentence_table(db, project.id, unlabelled_only=True)[0]["id"][0]), 1)
     second = _train(settings, db, project.id)
     assert calls, f"{step} was never reached"
 
@@ -251,7 +251,7 @@ def test_a_failure_after_the_model_was_saved_keeps_the_previous_version_active(s
 def test_a_cancel_during_scoring_keeps_no_model(settings, db, project, monkeypatch):
     make_labelled_project(db, project)
     first = _train(settings, db, project.id)
-    run = request_retrain(db, project.id, FAST_PRESET.with_overrides({"seed": "7"}), "custom")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET.with_overrides({"seed": "7"}), "custom")
     worker = _worker(settings, db)
     worker.claim_next(run.id)
 
@@ -260,7 +260,7 @@ def test_a_cancel_during_scoring_keeps_no_model(settings, db, project, monkeypat
     original = core.worker.find_suspects
 
     def cancel_then_find(*args, **kwargs):
-        cancel_run(db, run.id)
+        cancel_run(db, ADMIN, run.id)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(core.worker, "find_suspects", cancel_then_find)
@@ -274,7 +274,7 @@ def test_a_cancel_during_scoring_keeps_no_model(settings, db, project, monkeypat
 def test_recovery_removes_the_model_folder_of_a_run_that_did_not_succeed(settings, db, project):
     make_labelled_project(db, project)
     kept = _train(settings, db, project.id)
-    lost = request_retrain(db, project.id, FAST_PRESET.with_overrides({"seed": "7"}), "custom")
+    lost = request_retrain(db, ADMIN, project.id, FAST_PRESET.with_overrides({"seed": "7"}), "custom")
     end_run(db, lost.id, RunStatus.failed, "worker lost")
     (settings.models_dir / str(lost.id)).mkdir()  # published just before its worker was killed
     (settings.models_dir / "999").mkdir()  # not a run of this database: not ours to delete
@@ -286,7 +286,7 @@ def test_recovery_removes_the_model_folder_of_a_run_that_did_not_succeed(setting
 def test_a_worker_stopped_while_finishing_leaves_no_model_folder(settings, db, project, monkeypatch):
     """Ctrl-C/SIGTERM reach the worker as KeyboardInterrupt, which no `except Exception` catches."""
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     worker = _worker(settings, db)
     worker.claim_next(run.id)
 

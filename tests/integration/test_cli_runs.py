@@ -20,7 +20,7 @@ from core.config import Settings
 from core.params import FAST_PRESET
 from core.runs import WORKER_LOST, get_run, request_retrain
 from db.models import RunStatus, TrainingRun, Worker, utcnow
-from tests.helpers import ROOT, env_for, make_labelled_project, wait_until
+from tests.helpers import ADMIN, ROOT, env_for, make_labelled_project, wait_until
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def _runs_json(capsys, project_name: str) -> list[dict]:
 
 def test_runs_json_shows_phase_step_eta_heartbeat_and_worker_of_a_running_run(db, project, cli_env, capsys):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     # 10 of 40 steps in 30 s: 3 s a step, so 30 steps are 90 s away.
     _running(db, run.id, started_ago=30, heartbeat_ago=2, step=10, total=40)
 
@@ -64,7 +64,7 @@ def test_runs_json_shows_phase_step_eta_heartbeat_and_worker_of_a_running_run(db
 
 def test_runs_table_shows_the_same_compactly(db, project, cli_env, capsys):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _running(db, run.id, started_ago=30, heartbeat_ago=2, step=10, total=40)
 
     assert main(["runs", "--project", project.name]) == 0
@@ -77,7 +77,7 @@ def test_runs_table_shows_the_same_compactly(db, project, cli_env, capsys):
 
 def test_runs_fails_a_run_whose_worker_went_silent(db, project, cli_env, capsys):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _running(db, run.id, started_ago=300, heartbeat_ago=120, step=10, total=40)  # limit: 60 s
 
     [shown] = _runs_json(capsys, project.name)
@@ -90,7 +90,7 @@ def test_runs_fails_a_run_whose_worker_went_silent(db, project, cli_env, capsys)
 
 def test_runs_leaves_a_heartbeating_run_running(db, project, cli_env, capsys):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _running(db, run.id, started_ago=300, heartbeat_ago=50, step=10, total=40)  # under the 60 s limit
 
     [shown] = _runs_json(capsys, project.name)
@@ -100,7 +100,7 @@ def test_runs_leaves_a_heartbeating_run_running(db, project, cli_env, capsys):
 
 def test_train_queues_a_new_run_after_failing_a_lost_one(db, project, cli_env, capsys):
     make_labelled_project(db, project)
-    lost = request_retrain(db, project.id, FAST_PRESET, "fast")
+    lost = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _running(db, lost.id, started_ago=300, heartbeat_ago=120, step=10, total=40)
 
     assert main(["train", "--project", project.name]) == 0  # no longer "Version 1 is already running"
@@ -114,7 +114,7 @@ def test_train_queues_a_new_run_after_failing_a_lost_one(db, project, cli_env, c
 
 def test_predict_fails_a_lost_run_before_scoring(db, project, cli_env, capsys, tmp_path):
     make_labelled_project(db, project)
-    lost = request_retrain(db, project.id, FAST_PRESET, "fast")
+    lost = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _running(db, lost.id, started_ago=300, heartbeat_ago=120, step=10, total=40)
     source = tmp_path / "in.txt"
     source.write_text("He shoved me.\n", encoding="utf-8")
@@ -181,7 +181,7 @@ def test_train_refuses_a_repeat_of_a_kept_version_until_forced(db, project, cli_
     from core.runs import finish_run
 
     make_labelled_project(db, project)
-    first = request_retrain(db, project.id, FAST_PRESET, "fast")
+    first = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     with db.write() as session:
         session.get(TrainingRun, first.id).status = RunStatus.running
     finish_run(db, first.id, RunMetrics(train_seconds=1.0, accuracy=0.75), "/models/1", "sha")

@@ -22,6 +22,7 @@ from core.exporting import (
 )
 from core.importing import commit_import, parse_file
 from db.models import Annotation, Sentence
+from tests.helpers import ADMIN
 
 FORMULAS = ["=SUM(A1:A2) hits", "+1 punch", "-2 kicks", "@admin hit me", "\tTabbed", "\rReturn"]
 
@@ -31,7 +32,7 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 
 
 def seed(db, project, data: bytes, annotator: str = "import") -> None:
-    commit_import(db, project.id, parse_file(data, "seed.csv"), annotator=annotator)
+    commit_import(db, ADMIN, project.id, parse_file(data, "seed.csv"), annotator=annotator)
 
 
 def sentence_ids(db, project_id: int) -> dict[str, int]:
@@ -70,7 +71,7 @@ def test_exported_csv_from_the_database_is_escaped_and_complete(db, project) -> 
     seed(db, project, "text,label,source\n=1+1 hit,1,d\n+2 kick,0,d\n- list item,,d\n@mod look,1,\nCafé ok.,0,d\n".encode())
     ids = sentence_ids(db, project.id)
     add_note(db, ids["Café ok."], "=IMPORTXML(evil)", label=0)
-    rows = read_csv(export_project(db, project.id, "csv"))
+    rows = read_csv(export_project(db, ADMIN, project.id, "csv"))
     assert list(rows[0]) == list(EXPORT_COLUMNS)
     by_id = {int(row["id"]): row for row in rows}
     assert by_id[ids["=1+1 hit"]]["text"] == "'=1+1 hit"
@@ -110,7 +111,7 @@ def test_jsonl_round_trips_text_label_annotator_time_and_split(db, project) -> N
     with db.read() as session:
         truth = {row.text: row for row in session.scalars(select(Sentence).where(Sentence.project_id == project.id))}
 
-    data = export_project(db, project.id, "jsonl")
+    data = export_project(db, ADMIN, project.id, "jsonl")
     assert "Ünïcödé".encode() in data, "ensure_ascii=False keeps text readable"
     lines = data.decode("utf-8").splitlines()
     assert len(lines) == 3
@@ -145,7 +146,7 @@ def test_training_csv_has_only_labelled_rows_as_text_label(db, project, tmp_path
 
     seed(db, project, ('text,label\n=SUM(1) is not a formula here,1\n"Commas, and ""quotes""",0\nUnlabelled.,\n'
                        "He kicked me.,physical violence\nÜnïcödé.,other\n").encode())
-    data = export_project(db, project.id, "training")
+    data = export_project(db, ADMIN, project.id, "training")
     assert data.decode("utf-8").splitlines()[0] == "text,label"
     path = tmp_path / "train.csv"
     path.write_bytes(data)
@@ -167,12 +168,12 @@ def test_training_csv_of_a_frame_drops_unlabelled_rows() -> None:
 
 def test_unknown_format_and_project_are_refused(db, project) -> None:
     with pytest.raises(InvalidInput, match="csv, jsonl, training"):
-        export_project(db, project.id, "xlsx")
+        export_project(db, ADMIN, project.id, "xlsx")
     with pytest.raises(NotFound):
-        export_project(db, 999, "csv")
+        export_project(db, ADMIN, 999, "csv")
 
 
 def test_empty_project_exports_headers_only(db, project) -> None:
-    assert read_csv(export_project(db, project.id, "csv")) == []
-    assert export_project(db, project.id, "jsonl") == b""
-    assert export_project(db, project.id, "training").decode() == "text,label\r\n"
+    assert read_csv(export_project(db, ADMIN, project.id, "csv")) == []
+    assert export_project(db, ADMIN, project.id, "jsonl") == b""
+    assert export_project(db, ADMIN, project.id, "training").decode() == "text,label\r\n"

@@ -14,6 +14,7 @@ from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.text import shuffle_key, split_for_hash, text_hash
 from db.models import Annotation, Sentence
+from tests.helpers import ADMIN
 
 
 def stored(db, project_id: int) -> dict[str, Sentence]:
@@ -29,7 +30,7 @@ def annotations(db) -> list[Annotation]:
 
 
 def import_bytes(db, project, data: bytes, filename: str, **kwargs):
-    return commit_import(db, project.id, parse_file(data, filename, **kwargs))
+    return commit_import(db, ADMIN, project.id, parse_file(data, filename, **kwargs))
 
 
 # --- formats ---------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_preview_counts_new_and_present_then_commit_skips_present(db, project) -
     assert preview.label_counts == {}
     assert len(stored(db, project.id)) == 2, "preview must not write"
 
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert result.added == 2
     assert result.duplicates == 3  # one merged inside the file, two already in the project
     assert set(stored(db, project.id)) == {"He hit me.", "We ate.", "Brand new.", "Also new."}
@@ -242,7 +243,7 @@ def test_labels_by_name_or_number_become_import_annotations(db, project) -> None
     data = b"text,label\nHe hit me.,Physical Violence\nWe ate.,0\nHe kicked me.,1\nUnlabelled.,\n"
     parsed = parse_file(data, "x.csv")
     assert preview_import(db, project.id, parsed).label_counts == {"other": 1, "physical violence": 2}
-    result = commit_import(db, project.id, parsed, annotator="alice")
+    result = commit_import(db, ADMIN, project.id, parsed, annotator="alice")
     assert (result.added, result.labelled) == (4, 3)
     rows = stored(db, project.id)
     assert {t: r.label for t, r in rows.items()} == {
@@ -276,7 +277,7 @@ def test_labels_land_on_the_right_sentences_across_chunks(db, project, monkeypat
     by_id = {r.id: r for r in rows.values()}
     assert len(annotations(db)) == result.labelled == sum(1 for i in range(50) if i % 3)
     assert all(by_id[a.sentence_id].label == a.label for a in annotations(db))
-    assert transactions == 8, "50 rows in chunks of 7 are 8 short write transactions"
+    assert transactions == 9, "50 rows in chunks of 7 are 8 short write transactions, and one for the audit log"
 
 
 def test_existing_sentence_is_relabelled_only_when_the_label_differs(db, project) -> None:
@@ -285,7 +286,7 @@ def test_existing_sentence_is_relabelled_only_when_the_label_differs(db, project
     result = import_bytes(db, project, b"text,label\nhe hit me.,1\nWe ate.,0\n", "b.csv")
     assert (result.added, result.duplicates, result.labelled) == (0, 2, 1)
     rows = stored(db, project.id)
-    assert rows["He hit me."].label == 1 and rows["He hit me."].labelled_by == "import"
+    assert rows["He hit me."].label == 1 and rows["He hit me."].labelled_by == "admin"
     assert rows["We ate."].label == 0
     assert [(a.sentence_id, a.label) for a in annotations(db)] == [
         (rows["We ate."].id, 0), (rows["He hit me."].id, 1)]
@@ -300,7 +301,7 @@ def test_unknown_label_rejects_the_row_and_names_the_projects_labels(db, project
     assert "'violent'" in preview.rejected[0].reason
     assert "0 = other, 1 = physical violence" in preview.rejected[0].reason
 
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.rejected) == (1, 2)
     assert result.rejected_rows == preview.rejected
     assert set(stored(db, project.id)) == {"Good."}
@@ -315,12 +316,12 @@ def test_preview_merges_parse_and_label_rejects_in_line_order(db, project) -> No
 
 def test_import_into_a_missing_project_names_it(db) -> None:
     with pytest.raises(NotFound):
-        commit_import(db, 999, parse_file(b"Hello.\n", "x.txt"))
+        commit_import(db, ADMIN, 999, parse_file(b"Hello.\n", "x.txt"))
 
 
 def test_blank_annotator_is_refused(db, project) -> None:
     with pytest.raises(InvalidInput):
-        commit_import(db, project.id, parse_file(b"Hello.\n", "x.txt"), annotator="  ")
+        commit_import(db, ADMIN, project.id, parse_file(b"Hello.\n", "x.txt"), annotator="  ")
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -332,12 +333,12 @@ def test_a_latin1_file_is_read_with_the_detected_encoding_but_imported_only_once
     assert (parsed.encoding.name, parsed.encoding.needs_confirmation) == ("cp1252", True)
     assert [r.text for r in parsed.rows] == ["fine line", "café fight"]
     with pytest.raises(ImportFileError) as caught:
-        commit_import(db, project.id, parsed)
+        commit_import(db, ADMIN, project.id, parsed)
     message = str(caught.value)
     assert "'x.csv' is not UTF-8 text" in message and "looks like cp1252" in message
     assert "0xE9 at byte offset 18 (line 3)" in message and "--encoding cp1252" in message
     assert stored(db, project.id) == {}
-    assert commit_import(db, project.id, parsed, encoding_confirmed=True).added == 2
+    assert commit_import(db, ADMIN, project.id, parsed, encoding_confirmed=True).added == 2
     given = parse_file(data, "x.csv", encoding="cp1252")
     assert given.encoding.needs_confirmation is False and [r.text for r in given.rows][1] == "café fight"
 
@@ -411,7 +412,7 @@ def test_an_unclosed_quote_is_pointed_out_and_the_lines_after_it_are_rows() -> N
 def test_a_file_where_every_row_is_rejected_returns_the_rejects(db, project) -> None:
     parsed = parse_file(b"text,split\nA.,x\nB.,y\n", "x.csv")
     assert parsed.rows == () and len(parsed.rejected) == 2
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.rejected) == (0, 2)
 
 
@@ -431,7 +432,7 @@ def test_rejected_rows_csv_keeps_the_rows_cells_then_line_and_reason_and_escapes
 def test_an_exported_csv_imports_back_as_the_same_sentences(db, project) -> None:
     import_bytes(db, project, "text,label\n=1+1 is two.,0\n- a dash list item,1\n@someone hi,\nCafé.,0\n".encode(),
                  "x.csv")
-    exported = export_project(db, project.id, "csv")
+    exported = export_project(db, ADMIN, project.id, "csv")
     parsed = parse_file(exported, "export.csv")
     assert sorted(r.text for r in parsed.rows) == sorted(stored(db, project.id))
     preview = preview_import(db, project.id, parsed)
@@ -471,7 +472,7 @@ def test_every_row_is_a_sentence_a_merged_duplicate_or_a_reject_and_the_preview_
     assert [(r.line, r.reason.split(";")[0]) for r in preview.rejected] == [
         (7, "a double quote on line 7 is never closed"), (10, "unknown label 'violent'"), (11, "empty text")]
     assert preview.new + preview.already_present + preview.duplicates + len(preview.rejected) == preview.rows_read
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.duplicates, result.rejected) == (3, 1, 3)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {
         "One.": 0, "Two, spans two lines": 1, "Three.": 1}
@@ -481,7 +482,7 @@ def test_a_semicolon_file_with_crlf_imports_without_advice_about_the_text_column
     data = b"text;label\r\nHe punched the driver twice;physical violence\r\nThe bus was late;other\r\n"
     parsed = parse_file(data, "semicolon.csv")
     assert (parsed.delimiter_name, parsed.text_column, parsed.label_column) == ("semicolon", "text", "label")
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.labelled, result.rejected) == (2, 2, 0)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {
         "He punched the driver twice": 1, "The bus was late": 0}
@@ -499,7 +500,7 @@ def test_utf16_with_a_byte_order_mark_imports_without_confirmation(db, project, 
     data = bom + "text\tlabel\r\nCafé brawl\t1\r\nNaïve question\t0\r\n".encode(codec)
     parsed = parse_file(data, "Unicode Text.txt")
     assert (parsed.format, parsed.delimiter_name, parsed.encoding.name) == ("tsv", "tab", codec)
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.labelled) == (2, 2)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {"Café brawl": 1, "Naïve question": 0}
 
@@ -523,8 +524,8 @@ def test_float_labels_are_integers_and_a_project_from_the_file_gets_0_and_1(db) 
         ("She kicked the door in.", "1"), ("Lovely weather today.", "0"), ("Not labelled yet.", None)]
     assert parsed.label_notes == ("'1.0' was read as '1'", "'0.0' was read as '0'")
     assert file_labels(parsed) == ["0", "1"]
-    project = create_project(db, "floats", file_labels(parsed))
-    result = commit_import(db, project.id, parsed)
+    project = create_project(db, ADMIN, "floats", file_labels(parsed))
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.labelled, result.rejected) == (3, 2, 0)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {
         "She kicked the door in.": 1, "Lovely weather today.": 0, "Not labelled yet.": None}
@@ -544,7 +545,7 @@ def test_doccano_label_lists_in_csv_and_jsonl(db, project) -> None:
     parsed = parse_file("\n".join(json.dumps(x) for x in lines).encode(), "doccano.jsonl")
     assert [(r.line, r.label) for r in parsed.rows] == [(1, "other"), (2, None), (4, "1")]
     assert [r.line for r in parsed.rejected] == [3] and "multi-label" in parsed.rejected[0].reason
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {"Five.": 0, "Six.": None, "Eight.": 1}
     assert result.rejected == 1
 
@@ -557,10 +558,10 @@ def test_labels_differing_only_in_case_or_spaces_are_one_label_and_the_preview_s
     parsed = parse_file(data, "x.csv")
     assert parsed.label_notes == ("'Insult', 'insult ' and 'INSULT' were read as one label",)
     assert file_labels(parsed) == ["Insult", "other"]
-    project = create_project(db, "insults", ["other", "insult"])
+    project = create_project(db, ADMIN, "insults", ["other", "insult"])
     preview = preview_import(db, project.id, parsed)
     assert (preview.label_counts, preview.rejected) == ({"other": 1, "insult": 3}, ())
-    commit_import(db, project.id, parsed)
+    commit_import(db, ADMIN, project.id, parsed)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {
         "You idiot.": 1, "You fool.": 1, "Nice day.": 0, "You clown.": 1}
 
@@ -582,7 +583,7 @@ def test_a_label_studio_export_offers_its_label_column_and_names_the_ignored_one
     chosen = parse_file(LABEL_STUDIO, "project-1.csv", label_column="sentiment")
     assert chosen.label_column == "sentiment" and "sentiment" not in chosen.ignored_columns
     assert preview_import(db, project.id, chosen).label_column_candidates == ()
-    result = commit_import(db, project.id, chosen, annotator="me")
+    result = commit_import(db, ADMIN, project.id, chosen, annotator="me")
     assert (result.added, result.labelled) == (2, 2)
     rows = stored(db, project.id)
     assert (rows["He threw a brick at the window."].label, rows["The library closes at six."].label) == (1, 0)
@@ -603,20 +604,20 @@ def test_a_column_that_is_not_all_label_names_is_not_offered(db, project) -> Non
 def test_importing_a_projects_own_export_back_changes_nothing(db, labels) -> None:
     from core.projects import create_project
 
-    project = create_project(db, "stars", labels)
+    project = create_project(db, ADMIN, "stars", labels)
     rows = "".join(f"Review number {i}.,{labels[i % 3]}\n" for i in range(9)) + "Unlabelled one.,\n"
-    commit_import(db, project.id, parse_file(("text,label\n" + rows).encode(), "seed.csv"), annotator="ana")
+    commit_import(db, ADMIN, project.id, parse_file(("text,label\n" + rows).encode(), "seed.csv"), annotator="ana")
     before = {t: (r.label, r.labelled_by, r.split) for t, r in stored(db, project.id).items()}
     notes_before = len(annotations(db))
     assert [before[f"Review number {i}."][0] for i in range(3)] == [0, 1, 2]
 
     for fmt, name in (("csv", "export.csv"), ("jsonl", "export.jsonl")):
-        parsed = parse_file(export_project(db, project.id, fmt), name)
+        parsed = parse_file(export_project(db, ADMIN, project.id, fmt), name)
         assert parsed.label_column == "label_name"
         assert set(parsed.ignored_columns) == {"id", "position", "labelled_at", "unsure", "note"}
         preview = preview_import(db, project.id, parsed)
         assert (preview.new, preview.already_present, preview.rejected, preview.conflicts) == (0, 10, (), ())
-        result = commit_import(db, project.id, parsed, annotator="bob")
+        result = commit_import(db, ADMIN, project.id, parsed, annotator="bob")
         assert (result.added, result.labelled) == (0, 0)
         assert {t: (r.label, r.labelled_by, r.split) for t, r in stored(db, project.id).items()} == before
         assert len(annotations(db)) == notes_before
@@ -625,10 +626,10 @@ def test_importing_a_projects_own_export_back_changes_nothing(db, labels) -> Non
 def test_an_export_imports_into_a_new_project_with_the_same_labels_unshifted(db) -> None:
     from core.projects import create_project
 
-    source = create_project(db, "stars", ["1", "2", "3"])
-    commit_import(db, source.id, parse_file(b"text,label\nBad.,1\nOk.,2\nGreat.,3\n", "seed.csv"))
-    copy = create_project(db, "copy", ["1", "2", "3"])
-    commit_import(db, copy.id, parse_file(export_project(db, source.id, "csv"), "export.csv"))
+    source = create_project(db, ADMIN, "stars", ["1", "2", "3"])
+    commit_import(db, ADMIN, source.id, parse_file(b"text,label\nBad.,1\nOk.,2\nGreat.,3\n", "seed.csv"))
+    copy = create_project(db, ADMIN, "copy", ["1", "2", "3"])
+    commit_import(db, ADMIN, copy.id, parse_file(export_project(db, ADMIN, source.id, "csv"), "export.csv"))
     assert {t: r.label for t, r in stored(db, copy.id).items()} == {"Bad.": 0, "Ok.": 1, "Great.": 2}
 
 
@@ -640,7 +641,7 @@ def test_two_annotators_disagreeing_keep_both_labels_and_show_in_check_labels(db
     from core.projects import create_project
     from core.suggestions import check_queue
 
-    project = create_project(db, "dupes", ["other", "violence"])
+    project = create_project(db, ADMIN, "dupes", ["other", "violence"])
     data = (b"text,label,annotator\nI will smash your face.,violence,ana\nThe printer is broken.,other,ana\n"
             b"I will smash your face.,other,ben\nThe printer is broken.,other,ben\n")
     parsed = parse_file(data, "dupes.csv")
@@ -649,7 +650,7 @@ def test_two_annotators_disagreeing_keep_both_labels_and_show_in_check_labels(db
     [conflict] = preview.conflicts
     assert (conflict.text, conflict.lines, conflict.votes) == (
         "I will smash your face.", (2, 4), (("ana", "violence"), ("ben", "other")))
-    result = commit_import(db, project.id, parsed, annotator="importer")
+    result = commit_import(db, ADMIN, project.id, parsed, annotator="importer")
     assert (result.added, result.duplicates, result.conflicts, result.labelled) == (2, 2, 1, 4)
     rows = stored(db, project.id)
     smash = rows["I will smash your face."]
@@ -664,7 +665,7 @@ def test_without_an_annotator_column_a_changed_label_is_kept_under_its_line(db, 
     from core.labeling import label_conflicts
 
     parsed = parse_file(b"text,label\nHe hit me.,1\nHe hit me.,1\nHe hit me.,0\n", "x.csv")
-    result = commit_import(db, project.id, parsed, annotator="alice")
+    result = commit_import(db, ADMIN, project.id, parsed, annotator="alice")
     assert (result.added, result.duplicates, result.conflicts) == (1, 2, 1)
     assert [(a.annotator, a.label) for a in annotations(db)] == [("alice", 1), ("alice (line 4)", 0)]
     assert label_conflicts(db, project.id) == [stored(db, project.id)["He hit me."].id]
@@ -676,7 +677,7 @@ def test_the_same_sentence_with_the_same_label_twice_is_a_plain_duplicate(db, pr
     parsed = parse_file(b"text,label,annotator\nHe hit me.,1,ana\nhe hit me.,1,ben\n", "x.csv")
     preview = preview_import(db, project.id, parsed)
     assert (preview.new, preview.duplicates, preview.conflicts) == (1, 1, ())
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.duplicates, result.conflicts) == (1, 1, 0)
     assert label_conflicts(db, project.id) == []
 
@@ -709,8 +710,8 @@ def test_the_rejects_file_keeps_whole_texts_and_imports_again_once_fixed(db, pro
     fixed[3][1] = "other"
     buffer = io.StringIO()
     csv.writer(buffer).writerows(fixed)
-    result = commit_import(db, project.id, parse_file(buffer.getvalue().encode(), "x-rejected.csv"))
+    result = commit_import(db, ADMIN, project.id, parse_file(buffer.getvalue().encode(), "x-rejected.csv"))
     assert (result.added, result.rejected) == (2, 1)
     assert {t: r.label for t, r in stored(db, project.id).items()} == {"He said stop": 1, "Odd.": 0}
-    result = commit_import(db, project.id, parse_file(rejects, "x-rejected.csv", documents=True))
+    result = commit_import(db, ADMIN, project.id, parse_file(rejects, "x-rejected.csv", documents=True))
     assert result.rejected == 0 and max(len(t) for t in stored(db, project.id)) <= 2000

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from core.importing import MAX_TEXT_CHARS, commit_import, parse_file
 from db.models import Sentence
+from tests.helpers import ADMIN
 
 
 def stored_texts(db, project_id: int) -> list[str]:
@@ -25,7 +26,7 @@ def test_invisible_only_rows_are_rejected_as_empty_and_invisible_variants_are_du
             "She\u200d left.\u200c\n").encode()
     parsed = parse_file(data, "rows.csv")
     assert [(r.line, r.reason) for r in parsed.rejected] == [(3, "empty text")]
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.duplicates, result.rejected) == (2, 2, 1)
     assert stored_texts(db, project.id) == ["He hit me.", "She left."]
 
@@ -34,7 +35,7 @@ def test_documents_mode_keeps_urls_whole_and_never_stores_a_letterless_sentence(
     post = ("He left the party .. Later he came back with a bat. The photo in Fig. ?? shows the bruise. "
             "Read https://example.org/a.b?c=1 now. I'm coming for you \U0001F621\U0001F621 tonight!!! Ok...")
     data = json.dumps({"text": post, "document": "p1"}).encode()
-    result = commit_import(db, project.id, parse_file(data, "posts.jsonl", documents=True))
+    result = commit_import(db, ADMIN, project.id, parse_file(data, "posts.jsonl", documents=True))
     assert (result.added, result.rejected) == (6, 0)
     assert stored_texts(db, project.id) == [
         "He left the party ..",
@@ -54,6 +55,6 @@ def test_a_long_unpunctuated_chat_message_is_split_into_pieces_the_importer_keep
     assert parsed.rejected == ()
     assert [len(r.text) for r in parsed.rows] == [21, 1_307, 1_317, 20]
     assert max(len(r.text) for r in parsed.rows) <= MAX_TEXT_CHARS
-    result = commit_import(db, project.id, parsed)
+    result = commit_import(db, ADMIN, project.id, parsed)
     assert (result.added, result.rejected) == (4, 0)
     assert " ".join(stored_texts(db, project.id)) == message

@@ -15,11 +15,12 @@ import pytest
 from core.errors import ImportFileError, InvalidInput
 from core.predict import read_input, write_predictions
 from core.projects import create_project
+from tests.helpers import ADMIN
 
 
 @pytest.fixture
 def three(db):
-    return create_project(db, "three", ["other", "insult", "violence"])
+    return create_project(db, ADMIN, "three", ["other", "insult", "violence"])
 
 
 def scores(source, rows: dict[int, list[float]]) -> dict[int, np.ndarray]:

@@ -19,7 +19,8 @@ from core.review import (
     set_threshold,
 )
 from db.models import RunStatus, Sentence, TrainingRun
-from tests.helpers import fake_succeeded_run, make_labelled_project
+from tests.helpers import ADMIN, fake_succeeded_run, make_labelled_project, moderator
+from core.permissions import Actor, Role
 
 
 def _fake_run(db, project_id, version, p1_of):
@@ -61,7 +62,7 @@ def test_relabel_from_a_cell_moves_the_sentence_and_counts(db, project, reviewed
     run_id, wrong = reviewed
     target = sorted(wrong)[0]
     before = project_stats(db, project.id).per_label
-    save_label(db, target, 0, "reviewer", source="review")  # "the label was wrong"
+    save_label(db, moderator("reviewer"), target, 0, source="review")  # "the label was wrong"
     assert history(db, target)[-1].source == "review"
     assert set(cell_sentences(db, run_id, 1, 0)["id"]) == wrong - {target}
     assert target in set(cell_sentences(db, run_id, 0, 0)["id"])
@@ -92,7 +93,7 @@ def test_bulk_accept_labels_only_unlabelled_above_confidence(db, project, review
     f = PredictionFilter()
     assert count_bulk_accept(db, run_id, f, 0.9) == 0
     assert count_bulk_accept(db, run_id, f, 0.75) == 1
-    assert bulk_accept(db, run_id, f, 0.75, "reviewer") == 1
+    assert bulk_accept(db, Actor("reviewer", Role.admin), run_id, f, 0.75) == 1
     assert project_stats(db, project.id).labelled == 25
     assert count_bulk_accept(db, run_id, f, 0.75) == 0
 
@@ -101,11 +102,11 @@ def test_threshold_is_stored_and_re_derives_predicted_labels(db, project, review
     run_id, wrong = reviewed
     curve = operating_curve(db, run_id)
     assert {"threshold", "precision", "recall"} <= set(curve.columns)
-    set_threshold(db, run_id, 0.25)  # the 0.3 mistake now counts as label 1
+    set_threshold(db, ADMIN, run_id, 0.25)  # the 0.3 mistake now counts as label 1
     assert evaluate_run(db, run_id).metrics["confusion"] == [[3, 0], [1, 2]]
     with db.read() as session:
         assert session.get(TrainingRun, run_id).threshold == 0.25
-    set_threshold(db, run_id, None)
+    set_threshold(db, ADMIN, run_id, None)
     assert evaluate_run(db, run_id).metrics["confusion"] == [[3, 0], [2, 1]]
 
 

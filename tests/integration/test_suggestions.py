@@ -20,7 +20,7 @@ from core.suggestions import (
     store_suspects,
     suggestion_for,
 )
-from tests.helpers import CountingEncoder, make_labelled_project
+from tests.helpers import ADMIN, CountingEncoder, make_labelled_project, moderator
 
 
 
@@ -46,9 +46,9 @@ def test_refresh_is_due_after_every_few_new_labels(db, project):
     assert refresh_due(db, project.id) is None
     ids = list(sentence_table(db, project.id, limit=100)[0]["id"])
     for i in range(REFRESH_EVERY - 1):
-        save_label(db, ids[i], 1, "ana")
+        save_label(db, moderator("ana"), ids[i], 1)
     assert refresh_due(db, project.id) is None
-    save_label(db, ids[REFRESH_EVERY], 0, "ana")
+    save_label(db, moderator("ana"), ids[REFRESH_EVERY], 0)
     assert refresh_due(db, project.id) == "base"
 
 
@@ -58,7 +58,7 @@ def test_suggestions_preselect_and_useful_queue_serves_precomputed_rank(db, proj
 
     extra = ["He kicked the door and then kicked me.", "We planted tomatoes on Sunday.", "She hit me once.",
              "The bus was late again today.", "He pushed me but I am not sure it was hard."]
-    commit_import(db, project.id, ParsedFile("t", tuple(ImportRow(i, t, None, "train", "new", i) for i, t in enumerate(extra)), (), 0))
+    commit_import(db, ADMIN, project.id, ParsedFile("t", tuple(ImportRow(i, t, None, "train", "new", i) for i, t in enumerate(extra)), (), 0))
     seconds = refresh_suggestions(db, project.id, "base", CountingEncoder())
     assert seconds < 5
     served, reasons = [], []
@@ -79,7 +79,7 @@ def test_suspects_and_conflicts_fill_the_check_queue_until_resolved(db, project)
     data = project_sentences(db, project.id)
     emb = cached_embeddings(db, "run-1", data.hashes, data.texts, CountingEncoder())
     flipped = next(i for i, t in enumerate(data.texts) if t.startswith("He punched"))
-    save_label(db, data.ids[flipped], 0, "ana")  # a deliberately wrong label
+    save_label(db, moderator("ana"), data.ids[flipped], 0)  # a deliberately wrong label
     data = project_sentences(db, project.id)
     assert store_suspects(db, project.id, 1, data.ids, emb, data.labels, 2) >= 1
     queue = check_queue(db, project.id)
@@ -87,13 +87,13 @@ def test_suspects_and_conflicts_fill_the_check_queue_until_resolved(db, project)
     assert queue[0].reason == "suspected label error" and len(queue[0].probs) == 2
 
     other = data.ids[-2]
-    save_label(db, other, 1, "ben")
-    save_label(db, other, 0, "cleo")
+    save_label(db, moderator("ben"), other, 1)
+    save_label(db, moderator("cleo"), other, 0)
     assert other in label_conflicts(db, project.id)
     assert other in [i.sentence_id for i in check_queue(db, project.id) if i.reason == "moderators disagree"]
 
-    resolve_check(db, data.ids[flipped], 1, "reviewer")
-    resolve_check(db, other, 0, "reviewer")
+    resolve_check(db, moderator("reviewer"), data.ids[flipped], 1)
+    resolve_check(db, moderator("reviewer"), other, 0)
     remaining = [i.sentence_id for i in check_queue(db, project.id)]
     assert data.ids[flipped] not in remaining and other not in remaining
     assert label_conflicts(db, project.id) == []
@@ -104,10 +104,10 @@ def test_check_queue_hides_a_suspect_whose_label_changed_since(db, project):
     data = project_sentences(db, project.id)
     emb = cached_embeddings(db, "run-1", data.hashes, data.texts, CountingEncoder())
     idx = next(i for i, t in enumerate(data.texts) if t.startswith("He punched"))
-    save_label(db, data.ids[idx], 0, "ana")
+    save_label(db, moderator("ana"), data.ids[idx], 0)
     data = project_sentences(db, project.id)
     store_suspects(db, project.id, 1, data.ids, emb, data.labels, 2)
-    save_label(db, data.ids[idx], 1, "ana")  # fixed in the label page meanwhile
+    save_label(db, moderator("ana"), data.ids[idx], 1)  # fixed in the label page meanwhile
     assert data.ids[idx] not in [i.sentence_id for i in check_queue(db, project.id)]
 
 
@@ -133,7 +133,7 @@ def test_suspects_have_one_probability_per_project_label_when_a_label_has_no_exa
     project = make_three_label_project(db)
     data = project_sentences(db, project.id)
     punched = data.ids[data.texts.index("He punched the referee in the face.")]
-    save_label(db, punched, 0, "ana")  # a violent sentence labelled other
+    save_label(db, moderator("ana"), punched, 0)  # a violent sentence labelled other
     data = project_sentences(db, project.id)
     emb = cached_embeddings(db, "base", data.hashes, data.texts, encode)
     assert store_suspects(db, project.id, 1, data.ids, emb, data.labels, 3) >= 1

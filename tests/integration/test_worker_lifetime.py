@@ -18,7 +18,7 @@ from core.params import FAST_PRESET
 from core.projects import create_project
 from core.runs import get_run, request_retrain
 from db.models import RunStatus, TrainingRun, Worker, utcnow
-from tests.helpers import ROOT, env_for, make_labelled_project, wait_until
+from tests.helpers import ADMIN, ROOT, env_for, make_labelled_project, wait_until
 from tests.processes import process_alive
 
 
@@ -88,10 +88,10 @@ def test_worker_started_with_a_parent_stops_when_the_parent_is_killed(settings, 
 
 def test_runs_of_a_stopping_process_fail_as_worker_stopped_and_others_stay(db, project):
     make_labelled_project(db, project)
-    mine = request_retrain(db, project.id, FAST_PRESET, "fast")
-    other_project = create_project(db, "other project", ["a", "b"], test_fraction=0.25)
+    mine = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
+    other_project = create_project(db, ADMIN, "other project", ["a", "b"], test_fraction=0.25)
     make_labelled_project(db, other_project)
-    theirs = request_retrain(db, other_project.id, FAST_PRESET, "fast")
+    theirs = request_retrain(db, ADMIN, other_project.id, FAST_PRESET, "fast")
     now = utcnow()
     with db.write() as session:
         session.add(Worker(id="me", host=socket.gethostname(), pid=os.getpid()))

@@ -13,7 +13,7 @@ from core.suggestions import project_sentences
 from core.worker import TrainingWorker
 from db.models import Prediction, RunKind, RunStatus
 from tests.fakes import FakeFactory
-from tests.helpers import make_labelled_project
+from tests.helpers import ADMIN, make_labelled_project
 from tests.three_labels import TEST, make_three_label_project
 
 
@@ -39,7 +39,7 @@ def _phases_written(worker: TrainingWorker, monkeypatch) -> list[str]:
 
 def test_a_run_goes_through_its_phases_in_order(settings, db, project, monkeypatch):
     make_labelled_project(db, project)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     worker = _claimed(settings, db, run.id, FakeFactory())
     phases = _phases_written(worker, monkeypatch)
     assert worker.execute(run.id) == RunStatus.succeeded
@@ -51,7 +51,7 @@ def test_a_run_goes_through_its_phases_in_order(settings, db, project, monkeypat
 
 def test_every_sentence_is_scored_once_and_the_test_metrics_come_from_those_scores(settings, db):
     project = make_three_label_project(db)
-    run = request_retrain(db, project.id, FAST_PRESET, "fast")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     factory = FakeFactory()
     assert _claimed(settings, db, run.id, factory).execute(run.id) == RunStatus.succeeded
 
@@ -78,7 +78,7 @@ def test_every_sentence_is_scored_once_and_the_test_metrics_come_from_those_scor
 
 def test_a_learning_curve_trains_on_growing_shares_and_keeps_no_model(settings, db, project, monkeypatch):
     make_labelled_project(db, project)
-    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    job = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
     factory = FakeFactory()
     worker = _claimed(settings, db, job.id, factory)
     phases = _phases_written(worker, monkeypatch)
@@ -100,8 +100,8 @@ def test_a_learning_curve_without_test_sentences_fails_with_what_to_do(settings,
 
     rows = [ImportRow(i, f"he hit me {i}", "1", "train", "", i) for i in range(1, 5)]
     rows += [ImportRow(10 + i, f"we had lunch {i}", "0", "train", "", i) for i in range(1, 5)]
-    commit_import(db, project.id, ParsedFile("t", tuple(rows), (), 0))
-    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    commit_import(db, ADMIN, project.id, ParsedFile("t", tuple(rows), (), 0))
+    job = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
     assert _claimed(settings, db, job.id, FakeFactory()).execute_any(job.id) == RunStatus.failed
     failed = get_run(db, job.id)
     assert failed.error == "A learning curve needs labelled test sentences to measure accuracy on."
@@ -110,14 +110,14 @@ def test_a_learning_curve_without_test_sentences_fails_with_what_to_do(settings,
 
 def test_a_learning_curve_cancelled_between_shares_ends_cancelled(settings, db, project, monkeypatch):
     make_labelled_project(db, project)
-    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    job = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
     factory = FakeFactory()
     worker = _claimed(settings, db, job.id, factory)
     original = factory.new
 
     def new_then_cancel(label_names, params):
         if len(factory.made) == 2:  # two points measured: the moderator presses Cancel
-            cancel_run(db, job.id)
+            cancel_run(db, ADMIN, job.id)
         return original(label_names, params)
 
     monkeypatch.setattr(factory, "new", new_then_cancel)
@@ -131,7 +131,7 @@ def test_a_finished_learning_curve_cannot_be_finished_again(settings, db, projec
     from core.learning_curve import CurvePoint, finish_learning_curve
 
     make_labelled_project(db, project)
-    job = request_retrain(db, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
+    job = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
     _claimed(settings, db, job.id, FakeFactory()).execute_any(job.id)
     with pytest.raises(InvalidInput, match=r"^Version 1 is succeeded, not running; its model is not kept\.$"):
         finish_learning_curve(db, job.id, [CurvePoint(1.0, 18, 0.5)])

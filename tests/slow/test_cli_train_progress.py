@@ -14,7 +14,7 @@ from core.launcher import WORKER_STOPPED
 from core.params import FAST_PRESET
 from core.runs import get_run, list_runs, request_retrain
 from db.models import RunStatus
-from tests.helpers import ROOT, env_for, make_labelled_project, start_worker, wait_until
+from tests.helpers import ADMIN, ROOT, env_for, make_labelled_project, start_worker, wait_until
 from tests.processes import process_alive
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def test_sigterm_to_a_worker_mid_run_fails_the_run_as_worker_stopped_at_once(set
     make_labelled_project(db, project)
     worker = start_worker(settings.data_dir)
     try:
-        run = request_retrain(db, project.id, LONG, "custom")
+        run = request_retrain(db, ADMIN, project.id, LONG, "custom")
         wait_until(lambda: get_run(db, run.id).progress_step >= 2, 240, "training to be under way")
 
         worker.send_signal(signal.SIGTERM)

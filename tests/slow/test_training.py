@@ -25,7 +25,7 @@ from core.projects import ProjectInfo, create_project
 from core.runs import WORKER_LOST, RunInfo, active_run, get_run, loss_table, mark_lost_runs, request_retrain
 from db.engine import Database
 from db.models import Prediction, RunStatus
-from tests.helpers import ROOT, env_for, make_labelled_project, start_worker, wait_until
+from tests.helpers import ADMIN, ROOT, env_for, make_labelled_project, moderator, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def cli_run(tmp_path_factory) -> Iterator[CliRun]:
     settings = Settings.from_env({"DATA_DIR": str(tmp_path_factory.mktemp("cli-run") / "data"),
                                   "WORKER_AUTOSTART": "0"})
     db = open_database(settings)
-    project = create_project(db, "test project", ["other", "physical violence"], test_fraction=0.25)
+    project = create_project(db, ADMIN, "test project", ["other", "physical violence"], test_fraction=0.25)
     make_labelled_project(db, project)
     result = _cli(settings, "train", "--project", project.name, "--wait",
                          "--param", "max_steps=4", "--param", "num_iterations=1", "--param", "logging_steps=1")
@@ -189,7 +189,7 @@ def test_predict_writes_a_csv_with_a_probability_per_label(cli_run, tmp_path):
 # -- the worker process ----------------------------------------------------------------------------------
 
 def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
-    run = request_retrain(db, trainable.id, TINY, "custom")
+    run = request_retrain(db, ADMIN, trainable.id, TINY, "custom")
     done = wait_until(lambda: (r := get_run(db, run.id)) and not r.status.is_active and r, 240, "the run to end")
     assert done.status == RunStatus.succeeded, done.error
     assert done.is_active and done.started_at and done.finished_at and done.progress_total >= 1
@@ -199,12 +199,12 @@ def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
 def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(settings, db, trainable):
     first = start_worker(settings.data_dir)
     try:
-        baseline = request_retrain(db, trainable.id, TINY, "custom")
+        baseline = request_retrain(db, ADMIN, trainable.id, TINY, "custom")
         wait_until(lambda: get_run(db, baseline.id).status == RunStatus.succeeded, 240, "the baseline run")
         before = active_run(db, trainable.id)
-        save_label(db, int(sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"][0]), 0, "ana")
+        save_label(db, moderator("ana"), int(sentence_table(db, trainable.id, unlabelled_only=True)[0]["id"][0]), 0)
 
-        doomed = request_retrain(db, trainable.id, LONG, "custom")
+        doomed = request_retrain(db, ADMIN, trainable.id, LONG, "custom")
         wait_until(lambda: get_run(db, doomed.id).progress_step >= 2, 240, "training to be under way")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
@@ -221,7 +221,7 @@ def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(sett
 
     second = start_worker(settings.data_dir)
     try:
-        retry = request_retrain(db, trainable.id, TINY, "custom")
+        retry = request_retrain(db, ADMIN, trainable.id, TINY, "custom")
         wait_until(lambda: not get_run(db, retry.id).status.is_active, 240, "the next run")
         assert get_run(db, retry.id).status == RunStatus.succeeded
         assert get_run(db, doomed.id).status == RunStatus.failed  # never silently re-run
@@ -234,9 +234,9 @@ def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(sett
 def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worker):
     from core.runs import cancel_run
 
-    run = request_retrain(db, trainable.id, LONG, "custom")
+    run = request_retrain(db, ADMIN, trainable.id, LONG, "custom")
     wait_until(lambda: get_run(db, run.id).progress_step >= 2, 240, "training to be under way")
-    cancel_run(db, run.id)
+    cancel_run(db, ADMIN, run.id)
     import time
 
     asked = time.monotonic()
@@ -248,11 +248,11 @@ def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worke
 
 def test_labelling_while_the_worker_trains_never_sees_a_locked_database(settings, db, trainable, worker):
     """The web process's writes and the worker's progress/loss/prediction writes interleave safely."""
-    run = request_retrain(db, trainable.id, FAST_PRESET.with_overrides({"max_steps": "30", "logging_steps": "1"}), "custom")
+    run = request_retrain(db, ADMIN, trainable.id, FAST_PRESET.with_overrides({"max_steps": "30", "logging_steps": "1"}), "custom")
     ids = [int(i) for i in sentence_table(db, trainable.id, limit=100)[0]["id"]]
     writes = 0
     while get_run(db, run.id).status.is_active:
-        save_label(db, ids[writes % len(ids)], writes % 2, "looping-moderator")  # raises on "database is locked"
+        save_label(db, moderator("looping-moderator"), ids[writes % len(ids)], writes % 2)  # raises on "database is locked"
         writes += 1
     assert get_run(db, run.id).status == RunStatus.succeeded
     assert writes > 20
@@ -269,7 +269,7 @@ def test_worker_refreshes_suggestions_between_runs_with_the_base_model(settings,
     labelled_before = state.labelled_count
     ids = [int(i) for i in sentence_table(db, trainable.id, limit=100)[0]["id"]]
     for i in range(REFRESH_EVERY):
-        save_label(db, ids[i], 1 - (i % 2), "ana")
+        save_label(db, moderator("ana"), ids[i], 1 - (i % 2))
     refreshed = wait_until(lambda: (s := suggestion_status(db, trainable.id)) and s.refreshed_at > state.refreshed_at and s,
                            60, "suggestions to follow the new labels")
     assert refreshed.seconds < 10 and refreshed.annotation_id > state.annotation_id
@@ -280,7 +280,7 @@ def test_a_run_stores_suggestions_from_the_new_version_and_checks_labels(setting
     from core.suggestions import suggestion_status
     from db.models import Suggestion
 
-    run = request_retrain(db, trainable.id, TINY, "custom")
+    run = request_retrain(db, ADMIN, trainable.id, TINY, "custom")
     wait_until(lambda: get_run(db, run.id).status == RunStatus.succeeded, 240, "the run")
     state = wait_until(lambda: (s := suggestion_status(db, trainable.id)) and s.model_key == f"run-{run.id}" and s,
                        60, "suggestions from the new version")
@@ -292,7 +292,7 @@ def test_a_run_stores_suggestions_from_the_new_version_and_checks_labels(setting
 def test_learning_curve_job_trains_on_growing_shares(settings, db, trainable, worker):
     from core.learning_curve import learning_curve_points
 
-    job = request_retrain(db, trainable.id, TINY, "custom", kind="learning_curve")
+    job = request_retrain(db, ADMIN, trainable.id, TINY, "custom", kind="learning_curve")
     done = wait_until(lambda: (r := get_run(db, job.id)) and not r.status.is_active and r, 300, "the learning curve")
     assert done.status == RunStatus.succeeded, done.error
     points = learning_curve_points(db, trainable.id)
@@ -313,7 +313,7 @@ def test_a_project_label_without_examples_gets_probability_0_and_violence_stays_
     from tests.three_labels import INSULT, OTHER, TEST, UNLABELLED, VIOLENCE, make_three_label_project
 
     project = make_three_label_project(db)
-    run = request_retrain(db, project.id, FAST_PRESET.with_overrides({"max_steps": "8", "logging_steps": "4"}), "custom")
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET.with_overrides({"max_steps": "8", "logging_steps": "4"}), "custom")
     worker = TrainingWorker(settings, db)
     assert worker.claim_next(run.id) == run.id
     assert worker.execute(run.id) == RunStatus.succeeded, get_run(db, run.id).error
