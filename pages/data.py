@@ -8,12 +8,13 @@ import streamlit as st
 from core.errors import AppError
 from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
+from core.permissions import Permission
 from core.projects import create_project
 from ui import import_preview
 from ui.auth import require_actor
 from ui.common import current_project, get_db, get_settings, safe_text, show_error
 
-actor = require_actor()  # the navigation offers this page to admins; core checks each action too
+actor = require_actor(Permission.import_data)  # only admins get this page; core checks each action too
 db = get_db()
 settings = get_settings()
 project = current_project()

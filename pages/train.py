@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import AppError, NothingChanged
 from core.params import PRESET_TITLES, PRESETS, TrainingParams
+from core.permissions import Permission
 from core.runs import (
     active_run,
     alive_workers,
@@ -27,8 +28,8 @@ from ui.charts import learning_curve_chart, loss_chart
 from ui.auth import require_actor
 from ui.common import get_db, get_settings, require_project, safe_text, show_error
 
+actor = require_actor(Permission.train)  # only admins get this page; core checks each action too
 project = require_project()
-actor = require_actor()  # the navigation offers this page to admins; core checks each action too
 db = get_db()
 settings = get_settings()
 mark_lost_runs(db, settings.worker_lost_after_seconds)  # app.py keeps a worker alive on every rerun

@@ -6,11 +6,11 @@ import streamlit as st
 from core.accounts import MIN_PASSWORD, create_user, disable_user, enable_user, list_users, reset_password
 from core.audit import AuditAction, audit_log
 from core.errors import AppError
-from core.permissions import Role
+from core.permissions import Permission, Role
 from ui.auth import require_actor
 from ui.common import get_db, show_error
 
-actor = require_actor()  # the navigation offers this page to admins; core checks each action too
+actor = require_actor(Permission.manage_users)  # only admins get this page; core checks each action too
 db = get_db()
 AUDIT_PAGE = 100
 

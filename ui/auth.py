@@ -14,7 +14,8 @@ from datetime import timedelta
 import streamlit as st
 
 from core.accounts import UserInfo, active_user
-from core.permissions import Actor
+from core.errors import PermissionDenied
+from core.permissions import Actor, Permission, require
 from core.sessions import (
     COOKIE_NAME,
     end_session,
@@ -75,12 +76,19 @@ def signed_in() -> Actor | None:
     return actor
 
 
-def require_actor() -> Actor:
+def require_actor(permission: Permission | None = None) -> Actor:
     """The signed-in actor, or back to the frame (which shows the sign-in page) when the session ended,
-    e.g. after the idle time, while a page or fragment was open."""
+    e.g. after the idle time, while a page or fragment was open. With a permission, a page the
+    navigation gives only to admins also refuses to render for anyone else, should it ever be run."""
     actor = signed_in()
     if actor is None:
         st.rerun()
+    if permission is not None:
+        try:
+            require(actor, permission)
+        except PermissionDenied as refused:
+            st.error(str(refused), icon=":material/lock:")
+            st.stop()
     return actor
 
 

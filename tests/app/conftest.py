@@ -56,3 +56,21 @@ def make_app(app_env):
         return at
 
     return _make
+
+
+@pytest.fixture
+def through_the_frame(monkeypatch):
+    """Every AppTest run goes through app.py, as every run does in the server once st.navigation has run.
+
+    AppTest resets Streamlit's "this app has a pages/ folder" flag before each run, so from its second
+    run on it runs a page file alone, without the frame: no sign-in gate, no sidebar, no navigation.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
