@@ -38,4 +38,6 @@ with middle:
             else:
                 sign_in(user)
                 st.rerun()
-    st.caption("More accounts: the **Users** page once you are in, or `python -m core users add NAME --role moderator`.")
+    with st.container(key="first-admin-note"):
+        st.caption("More accounts: the **Users & audit log** page once you are in, or "
+                   "`python -m core users add NAME --role moderator`.")

@@ -27,4 +27,5 @@ with middle:
     if oidc_configured():
         st.button("Sign in with your organisation's account", key="sign-in-oidc", on_click=st.login,
                   icon=":material/badge:")
-    st.caption("No account yet? Ask an admin of this app to add you.")
+    with st.container(key="sign-in-note"):
+        st.caption("No account yet? Ask an admin of this app to add you.")

@@ -51,7 +51,8 @@ class StreamlitServer:
         env = dict(os.environ, DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", **env_extra)
         self.log = (data_dir.parent / "streamlit.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            # server.py, as run.sh: app.py inside st.App, with the routes that set the login cookie.
+            [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(self.port),
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -112,6 +113,55 @@ def open_page(page, url: str, ready: str, timeout: float = 60_000) -> None:
 
 # The Label page draws its shortcut buttons after the sentence; Undo is the last of them.
 LABEL_PAGE_READY = ".st-key-undo"
+# The sidebar's "Signed in as" block, drawn by the frame on every page once signed in.
+SIGNED_IN = ".st-key-signed-in"
+SIGN_IN_READY = ".st-key-sign-in-note"
+E2E_PASSWORD = "e2e password, long enough"
+
+
+def add_account(data_dir: Path, name: str = "e2e", role: str = "admin", password: str = E2E_PASSWORD) -> None:
+    """An account in the server's database, made as `python -m core users add` makes one (once)."""
+    from core.accounts import create_user
+    from core.config import Settings
+    from core.db import open_database
+    from core.errors import AccountExists
+    from core.permissions import CLI_ACTOR
+
+    db = open_database(Settings.from_env({"DATA_DIR": str(data_dir)}))
+    try:
+        create_user(db, CLI_ACTOR, name, role, password)
+    except AccountExists:
+        pass  # made by an earlier test on the same server
+    db.dispose()
+
+
+def has_login_cookie(page) -> bool:
+    return any(c["name"] == "teach_session" for c in page.context.cookies())
+
+
+def sign_in(page, url: str, name: str = "e2e", password: str = E2E_PASSWORD, ready: str = SIGNED_IN) -> None:
+    """Sign in through the real form at `url`, then wait until the browser holds the login cookie, so
+    that later page loads in this browser context are signed in too."""
+    open_page(page, url, SIGN_IN_READY)
+    page.locator("input[aria-label='Name']").fill(name)
+    page.locator("input[aria-label='Password']").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector(ready, state="visible", timeout=60_000)
+    wait_for_app_idle(page)
+    # The page posts a one-time ticket for the HttpOnly cookie right after signing in: a request of its own.
+    deadline = time.monotonic() + 10
+    while not has_login_cookie(page):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the login cookie never arrived")
+        page.wait_for_timeout(50)  # polling the browser's cookie jar, which has no event to wait on
+
+
+def signed_in_page(page, server: "StreamlitServer", path: str = "", ready: str = SIGNED_IN,
+                   name: str = "e2e", role: str = "admin") -> None:
+    """Add an account (an admin unless told) and sign in with it through the form, then open `path`."""
+    add_account(server.data_dir, name, role)
+    sign_in(page, f"{server.url}/", name)
+    open_page(page, f"{server.url}/{path}", ready)
 
 
 @pytest.fixture

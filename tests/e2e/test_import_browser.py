@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from core.config import Settings
 from core.db import open_database
 from core.projects import create_project
-from tests.e2e.conftest import StreamlitServer, open_page, wait_for_app_idle
+from tests.e2e.conftest import StreamlitServer, signed_in_page, wait_for_app_idle
 from tests.helpers import ADMIN
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def test_upload_preview_and_import_semicolon_utf16_and_cp1252_files(import_serve
     (tmp_path / "windows.csv").write_bytes(CP1252)
     (tmp_path / "project-1-at-2024.csv").write_bytes(LABEL_STUDIO)
     page.set_viewport_size({"width": 1280, "height": 1500})  # the whole preview in each screenshot
-    open_page(page, f"{import_server.url}/data?user=e2e", IMPORT_READY)
+    signed_in_page(page, import_server, "data", IMPORT_READY)
 
     _upload(page, tmp_path / "semicolon.csv")
     expect(page.get_by_text("Read as CSV, semicolon-separated · encoding UTF-8")).to_be_visible()
@@ -99,7 +99,7 @@ def test_upload_preview_and_import_semicolon_utf16_and_cp1252_files(import_serve
     page.screenshot(path=str(test_output / "import-label-studio.png"), full_page=True)
     _import(page, "Import 2 sentence(s)")
 
-    page.goto(f"{import_server.url}/table?user=e2e")
+    page.goto(f"{import_server.url}/table")
     wait_for_app_idle(page)
     expect(page.get_by_text("Page 1 of 1 · 8 sentences")).to_be_visible()
     grid = page.get_by_test_id("stDataFrame")

@@ -10,7 +10,7 @@ from core.config import Settings
 from core.db import open_database
 from core.demo import DEMO_PROJECT_NAME
 from core.projects import get_project, project_stats
-from tests.e2e.conftest import LABEL_PAGE_READY, open_page, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, signed_in_page, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def _sentence(page) -> str:
 
 
 def test_keyboard_labelling_undo_and_reload(server, page, test_output):
-    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
+    signed_in_page(page, server, "", LABEL_PAGE_READY)
     expect(page.locator(".st-key-sentence")).to_be_visible()
     before = _stats(server).labelled
     page.screenshot(path=str(test_output / "label-page.png"), full_page=True)

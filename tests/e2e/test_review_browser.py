@@ -14,7 +14,7 @@ from core.demo import DEMO_PROJECT_NAME, demo_sentences
 from core.labeling import QueueFilter, next_sentence, save_label
 from core.projects import get_project
 from core.runs import list_runs
-from tests.e2e.conftest import StreamlitServer, wait_for_app_idle
+from tests.e2e.conftest import StreamlitServer, signed_in_page, wait_for_app_idle
 from tests.helpers import ROOT, env_for, moderator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -54,8 +54,7 @@ def _cell(page, i: int, j: int):
 
 def test_relabel_from_an_off_diagonal_cell(trained_server, page, test_output):
     server, db, project = trained_server
-    page.goto(f"{server.url}/evaluation?user=e2e")
-    wait_for_app_idle(page)
+    signed_in_page(page, server, "evaluation", ".st-key-cell-0-0")
     counts = {(i, j): int(_cell(page, i, j).inner_text()) for i in (0, 1) for j in (0, 1)}
     i, j = next((c for c in ((0, 1), (1, 0)) if counts[c] > 0))
     _cell(page, i, j).click()
@@ -73,7 +72,7 @@ def test_relabel_from_an_off_diagonal_cell(trained_server, page, test_output):
     _train(server.data_dir)  # the next run, with the fixed label
     newest = list_runs(db, project.id)[0]
     assert newest.version == 2 and newest.status.value == "succeeded"
-    page.goto(f"{server.url}/evaluation?user=e2e")
+    page.goto(f"{server.url}/evaluation")
     wait_for_app_idle(page)
     if not newest.is_active:
         page.get_by_role("combobox", name="Model version").click()
@@ -93,8 +92,7 @@ def test_every_page_renders_without_errors(trained_server, page, test_output, pa
     server, db, project = trained_server
     if path == "compare" and len(list_runs(db, project.id)) < 2:
         _train(server.data_dir)
-    page.goto(f"{server.url}/{path}?user=e2e")
-    wait_for_app_idle(page)
+    signed_in_page(page, server, path, "[data-testid='stMain']")
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
     expect(page.locator("[data-testid='stMain']")).to_be_visible()
     if path in ("compare", "train"):

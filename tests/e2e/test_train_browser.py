@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, signed_in_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ def server_with_worker(tmp_path):
 
 def test_retrain_from_the_browser(server_with_worker, page, test_output):
     server = server_with_worker
-    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
+    signed_in_page(page, server, "", LABEL_PAGE_READY)
     for key in ["1", "2", "1"]:
         current = page.locator(".st-key-sentence").inner_text()
         page.locator(".st-key-sentence").click()
@@ -32,7 +32,7 @@ def test_retrain_from_the_browser(server_with_worker, page, test_output):
         expect(page.locator(".st-key-sentence")).not_to_have_text(current)
         wait_for_app_idle(page)
 
-    page.goto(f"{server.url}/train?user=e2e")
+    page.goto(f"{server.url}/train")
     wait_for_app_idle(page)
     page.get_by_role("button", name=re.compile("Retrain")).click()
     live = page.locator(".st-key-live-run")

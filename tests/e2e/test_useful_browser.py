@@ -12,7 +12,7 @@ from core.demo import DEMO_PROJECT_NAME
 from core.labeling import QueueFilter, next_sentence
 from core.projects import get_project, project_stats
 from core.suggestions import suggestion_status
-from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, signed_in_page, wait_for_app_idle
 from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -28,7 +28,7 @@ def server_with_worker(tmp_path):
 def test_label_three_from_most_useful_first(server_with_worker, page, test_output):
     server = server_with_worker
     # The first visit creates the demo project and starts a worker.
-    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
+    signed_in_page(page, server, "", LABEL_PAGE_READY)
     db = open_database(Settings.from_env({"DATA_DIR": str(server.data_dir)}), migrate=False)
     project = get_project(db, DEMO_PROJECT_NAME)
     # Before any run, the worker refits a head on base-model embeddings of the pre-labelled sentences.
@@ -39,7 +39,7 @@ def test_label_three_from_most_useful_first(server_with_worker, page, test_outpu
         view = next_sentence(db, project.id, order="useful", queue_filter=QueueFilter(), exclude_ids=[v.id for v in expected])
         expected.append(view)
 
-    open_page(page, f"{server.url}/?user=e2e", LABEL_PAGE_READY)
+    open_page(page, f"{server.url}/", LABEL_PAGE_READY)
     page.get_by_role("combobox", name="Order").click()
     page.get_by_role("option", name="Most useful first").click()
     wait_for_app_idle(page)
