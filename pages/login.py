@@ -5,8 +5,8 @@ import streamlit as st
 
 from core.accounts import authenticate
 from core.errors import AuthenticationFailed
-from ui.auth import oidc_configured, sign_in
-from ui.common import get_db, show_error
+from ui.auth import oidc_configured, oidc_identity, sign_in
+from ui.common import get_db, safe_text, show_error
 
 _, middle, _ = st.columns([1, 1.2, 1])
 with middle:
@@ -24,7 +24,12 @@ with middle:
         else:
             sign_in(user)
             st.rerun()
-    if oidc_configured():
+    if identity := oidc_identity():
+        # Signed in at the provider, but no enabled account here has that name.
+        st.warning(f"Your organisation signed you in as {safe_text(identity)}, but no account here has that "
+                   "name. Ask an admin to add it, then sign in again.", icon=":material/badge:")
+        st.button("Sign out of your organisation's account", key="sign-out-oidc", on_click=st.logout)
+    elif oidc_configured():
         st.button("Sign in with your organisation's account", key="sign-in-oidc", on_click=st.login,
                   icon=":material/badge:")
     with st.container(key="sign-in-note"):

@@ -51,12 +51,19 @@ def oidc_configured() -> bool:
         return False
 
 
-def _oidc_actor() -> Actor | None:
-    """The account whose name is the e-mail address the identity provider signed in, if enabled."""
+def oidc_identity() -> str | None:
+    """The e-mail address the identity provider signed in (st.login), if one is configured and did."""
     if not oidc_configured() or not st.user.get("is_logged_in", False):
         return None
     email = st.user.get("email")
-    user = active_user(get_db(), email) if isinstance(email, str) and email else None
+    return email if isinstance(email, str) and email else None
+
+
+def _oidc_actor() -> Actor | None:
+    """The enabled account named by the provider's e-mail address: the provider proves who someone
+    is, the accounts here say what they may do (an admin adds `users add ada@example.org`)."""
+    email = oidc_identity()
+    user = active_user(get_db(), email) if email else None
     return None if user is None else user.actor
 
 

@@ -225,3 +225,41 @@ def test_an_idle_session_ends_and_shows_the_sign_in_page(app_env, through_the_fr
     assert registered_pages(at) == ["login"]
     with get_db().read() as session:
         assert [s.end_reason for s in session.query(WebSession)] == ["idle"]
+
+
+OIDC_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                         "client_id": "teach", "client_secret": "s",
+                         "server_metadata_url": "https://id.example.org/.well-known/openid-configuration"}}
+
+
+def oidc_app(email: str | None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets.update(OIDC_SECRETS)
+    at.user = {"is_logged_in": email is not None, "email": email}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_identity_provider_sign_in_maps_to_the_account_of_that_e_mail(app_env, through_the_frame):
+    account("Ada")
+    account("sam@example.org", "moderator")
+    at = oidc_app("SAM@example.org")
+    assert registered_pages(at) == MODERATOR_PAGES
+    assert "Signed in as **sam@example\\.org** · moderator" in [c.value for c in at.sidebar.caption]
+
+
+def test_an_identity_without_an_account_is_told_to_ask_an_admin(app_env, through_the_frame):
+    account("Ada")
+    at = oidc_app("eve@example.org")
+    assert registered_pages(at) == ["login"]
+    assert [w.value for w in at.warning] == [
+        "Your organisation signed you in as eve@example\\.org, but no account here has that name. Ask an admin to "
+        "add it, then sign in again."]
+
+
+def test_the_sign_in_page_offers_the_identity_provider_when_one_is_configured(app_env, through_the_frame):
+    account("Ada")
+    at = oidc_app(None)
+    assert at.button(key="sign-in-oidc").label == "Sign in with your organisation's account"
+    assert not [b for b in signed_out_app().button if b.key == "sign-in-oidc"]  # and not otherwise
