@@ -21,7 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, wait_for_app_idle  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LABEL_PAGE_READY,
+    StreamlitServer,
+    signed_in_page,
+    wait_for_app_idle,
+)
 
 
 def main() -> None:
@@ -34,8 +41,7 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(f"{server.url}/?user=bench")
-                wait_for_app_idle(page)
+                signed_in_page(page, server, "", LABEL_PAGE_READY, name="bench")  # through the sign-in form
                 sentence = page.locator(".st-key-sentence")
                 press_ms = []
                 for i in range(args.presses):
@@ -63,7 +69,7 @@ def main() -> None:
                 print(f"key press -> next sentence: median {p:.0f} ms (p90 {sorted(press_ms)[int(len(press_ms) * 0.9) - 1]:.0f} ms, n={len(press_ms)})")
                 print(f"baseline page reload -> sentence: median {r:.0f} ms   ratio {p / r:.2f}")
 
-                page.goto(f"{server.url}/train?user=bench")
+                page.goto(f"{server.url}/train")
                 wait_for_app_idle(page)
                 started = time.perf_counter()
                 page.get_by_role("button", name="Retrain").click()
