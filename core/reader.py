@@ -319,51 +319,71 @@ def _csv_records(lines: list[str], start: int, delimiter: str, width: int | None
     in it is regular, it has exactly `width` fields, and only the text column (`text_index`) holds
     line breaks. Otherwise only its first line is rejected and reading goes on with the next line,
     which is where the rows a stray quote would have swallowed begin.
+
+    A stray quote can also close on the opening quote of a real quoted cell further down, leaving that
+    cell's closing quote behind as a stray of its own. So a multi-line record whose next record is
+    malformed or has a quote inside unquoted text is dropped for the other reading (its first line
+    rejected) when that reading is clean through the same lines.
     """
     i, n = start, len(lines)
     while i < n:
-        line = lines[i]
-        if not line.strip():
-            yield i, i, None, None
-            i += 1
-            continue
-        if len(line) > MAX_RECORD_CHARS:
-            yield i, i, None, (f"line {i + 1} is {len(line):,} characters long; split it into rows of at most "
-                               f"{MAX_RECORD_CHARS:,}")
-            i += 1
-            continue
-        if '"' not in line:  # most lines of most files: nothing to scan
-            yield i, i, _content(line).split(delimiter), None
-            i += 1
-            continue
-        scan = _Scan(delimiter)
-        scan.feed(line)
-        j, size = i, len(line)
-        while scan.open and j + 1 < n and size <= MAX_RECORD_CHARS:
-            j += 1
-            size += len(lines[j])
-            scan.feed(lines[j])
-        if j > i and (scan.open or size > MAX_RECORD_CHARS or scan.text_after_close or scan.stray_literal):
-            yield i, i, None, _unclosed(i + 1)
-            i += 1
-            continue
-        if scan.open:  # a single line at the end of the file
-            yield i, i, None, _unclosed(i + 1)
-            i += 1
-            continue
-        if scan.text_after_close:
-            yield i, j, None, (f"a double quote on line {i + 1} ends a quoted text early: more text follows it "
-                               'before the next delimiter. Write a double quote inside quoted text as two ("")')
-            i = j + 1
-            continue
-        fields = _parse_fields(lines[i:j + 1], delimiter)
-        if j > i and width is not None and (len(fields) != width or any(
-                "\n" in f or "\r" in f for k, f in enumerate(fields) if k != text_index)):
-            yield i, i, None, _unclosed(i + 1)
-            i += 1
-            continue
-        yield i, j, fields, None
-        i = j + 1
+        first, last, fields, problem, following, _ = _one_record(lines, i, delimiter, width, text_index)
+        if fields is not None and last > first and following < n:
+            after = _one_record(lines, following, delimiter, width, text_index)
+            if after[3] is not None or after[5]:
+                if _clean_through(lines, first + 1, following, delimiter, width, text_index):
+                    yield first, first, None, _unclosed(first + 1)
+                    i = first + 1
+                    continue
+        yield first, last, fields, problem
+        i = following
+
+
+def _clean_through(lines: list[str], i: int, end: int, delimiter: str, width: int | None,
+                   text_index: int | None) -> bool:
+    """Whether the records from line index `i` read without a problem or an irregular quote up to and
+    including line index `end`."""
+    while i <= end and i < len(lines):
+        _, _, fields, problem, following, irregular = _one_record(lines, i, delimiter, width, text_index)
+        if problem is not None or irregular:
+            return False
+        i = following
+    return True
+
+
+def _one_record(lines: list[str], i: int, delimiter: str, width: int | None, text_index: int | None
+                ) -> tuple[int, int, list[str] | None, str | None, int, bool]:
+    """The record that starts on line index `i`: (first, last, fields or None, problem or None, next index,
+    whether a quote stands inside unquoted text)."""
+    line = lines[i]
+    if not line.strip():
+        return i, i, None, None, i + 1, False
+    if len(line) > MAX_RECORD_CHARS:
+        return i, i, None, (f"line {i + 1} is {len(line):,} characters long; split it into rows of at most "
+                            f"{MAX_RECORD_CHARS:,}"), i + 1, False
+    if '"' not in line:  # most lines of most files: nothing to scan
+        return i, i, _content(line).split(delimiter), None, i + 1, False
+    n = len(lines)
+    scan = _Scan(delimiter)
+    scan.feed(line)
+    j, size = i, len(line)
+    while scan.open and j + 1 < n and size <= MAX_RECORD_CHARS:
+        j += 1
+        size += len(lines[j])
+        scan.feed(lines[j])
+    if j > i and (scan.open or size > MAX_RECORD_CHARS or scan.text_after_close or scan.stray_literal):
+        return i, i, None, _unclosed(i + 1), i + 1, False
+    if scan.open:  # a single line at the end of the file
+        return i, i, None, _unclosed(i + 1), i + 1, False
+    if scan.text_after_close:
+        return i, j, None, (f"a double quote on line {i + 1} ends a quoted text early: more text follows it "
+                            'before the next delimiter. Write a double quote inside quoted text as two ("")'
+                            ), j + 1, True
+    fields = _parse_fields(lines[i:j + 1], delimiter)
+    if j > i and width is not None and (len(fields) != width or any(
+            "\n" in f or "\r" in f for k, f in enumerate(fields) if k != text_index)):
+        return i, i, None, _unclosed(i + 1), i + 1, False
+    return i, j, fields, None, j + 1, scan.stray_literal
 
 
 def _header_cells(line: str, delimiter: str) -> list[str]:

@@ -86,11 +86,32 @@ def check(parsed, items, rows: int, good_kinds: set[str]) -> None:
     assert imported <= good, "a bad line became a sentence"
 
 
+def _two_readings(items, delimiter: str) -> bool:
+    """A stray opening quote whose next quote in the file is the opening quote of a good row written in
+    quotes that holds the delimiter and ends with a line break: the stray quote then closes there, and
+    the file has two valid readings with one rejected line each (the stray row and the rows up to that
+    one as a multi-line cell, or the good row as one). No reader can tell which was meant; found by this
+    very test, and left out of it on purpose."""
+    rows = [item for item in items if item[0] != "blank"]
+    for k, (kind, _, _, _) in enumerate(rows):
+        if kind != "unclosed":
+            continue
+        for next_kind, _, text, _ in rows[k + 1:]:
+            quoted = next_kind not in ("good", "broken_json") or any(c in text for c in (delimiter, '"', "\n", "\r"))
+            if not quoted:
+                continue  # written without quotes: the stray quote runs on past it
+            if next_kind in ("good", "broken_json") and text.endswith(("\n", "\r\n")) and delimiter in text:
+                return True
+            break
+    return False
+
+
 @SETTINGS
 @given(files(), st.sampled_from([",", ";", "\t"]))
 def test_csv_rows_are_each_imported_or_rejected_once_and_never_merged(items, delimiter) -> None:
     data, rows = csv_bytes(items, delimiter)
     assume(rows > 0)
+    assume(not _two_readings(items, delimiter))
     check(parse_file(data, "mixed.csv"), items, rows, {"good", "broken_json"})  # JSON is text in a CSV
 
 

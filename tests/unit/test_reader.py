@@ -261,3 +261,21 @@ def test_label_cells_as_people_write_them(cell, label) -> None:
 def test_label_cells_that_are_not_one_label_say_why(cell, problem) -> None:
     label, reason = label_cell(cell)
     assert label is None and problem in reason
+
+
+def test_a_stray_quote_that_closes_on_a_real_multi_line_cell_leaves_that_cell_whole() -> None:
+    # Line 2's stray quote would close on line 3's opening quote, leaving `words",other` with a quote
+    # inside unquoted text: the other reading (line 2 stray, lines 3-4 one cell) is clean, so it wins.
+    data = b'text,label\n"Stray quote here,other\n",She said\n it twice",violence\nLast row.,other\n'
+    table = read_table(data, "x.csv")
+    assert kept(table) == [(3, {"text": ",She said\n it twice", "label": "violence"}),
+                           (5, {"text": "Last row.", "label": "other"})]
+    assert [line for line, _ in problems(table)] == [2]
+
+
+def test_a_real_multi_line_cell_before_a_stray_quote_is_kept() -> None:
+    data = b'text,label\n"She said\n it twice",violence\n"Stray quote here,other\nLast row.,other\n'
+    table = read_table(data, "x.csv")
+    assert kept(table) == [(2, {"text": "She said\n it twice", "label": "violence"}),
+                           (5, {"text": "Last row.", "label": "other"})]
+    assert [line for line, _ in problems(table)] == [4]
