@@ -44,6 +44,9 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+SCORING_BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -58,6 +61,9 @@ class Settings:
     heartbeat_seconds: float = 5.0
     worker_lost_after_seconds: float = 60.0
     session_idle_minutes: int = 60  # a browser idle this long is signed out
+    # How a new version scores every sentence: "auto" measures the ONNX backends against torch on the
+    # project's labelled sentences and takes the fastest that agrees on >= 99.5% (core/onnx_scorer.py).
+    scoring_backend: str = "auto"
     # Signs login tickets and cookies; None: one is generated once into DATA_DIR/secret_key. Not in repr.
     secret_key: str | None = field(default=None, repr=False)
 
@@ -77,6 +83,10 @@ class Settings:
             raise ConfigError(
                 f"SESSION_IDLE_MINUTES must be between 1 and {MAX_SESSION_IDLE_MINUTES} (a week), "
                 f"got {self.session_idle_minutes}."
+            )
+        if self.scoring_backend not in SCORING_BACKENDS:
+            raise ConfigError(
+                f"SCORING_BACKEND must be one of {', '.join(SCORING_BACKENDS)}, got {self.scoring_backend!r}."
             )
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
@@ -118,6 +128,7 @@ class Settings:
             worker_lost_after_seconds=float(env.get("WORKER_LOST_AFTER_SECONDS", "60")),
             session_idle_minutes=_positive_int("SESSION_IDLE_MINUTES", env.get("SESSION_IDLE_MINUTES", "60")),
             secret_key=env.get("SECRET_KEY") or None,
+            scoring_backend=(env.get("SCORING_BACKEND") or "auto").strip().lower(),
         )
 
     def ensure_dirs(self) -> None:

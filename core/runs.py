@@ -67,6 +67,22 @@ class RunInfo:
     threshold: float | None
     activation_note: str
     is_active: bool
+    scoring_backend: str | None = None  # how this version scores every sentence (core/onnx_scorer.py)
+    scoring_note: str = ""
+    backend_agreement: float | None = None  # share of labelled sentences where that backend agrees with torch
+    scored: int = 0  # sentences with a prediction of this version
+    score_total: int = 0
+    scoring_rate: float | None = None  # sentences per second while scoring
+
+    @property
+    def scoring_in_progress(self) -> bool:
+        return self.status == RunStatus.succeeded and self.scored < self.score_total
+
+    @property
+    def scoring_eta_seconds(self) -> float | None:
+        if not self.scoring_in_progress or not self.scoring_rate:
+            return None
+        return (self.score_total - self.scored) / self.scoring_rate
 
     @property
     def accuracy(self) -> float | None:
@@ -104,7 +120,9 @@ def _info(run: TrainingRun, active_run_id: int | None) -> RunInfo:
         progress_total=run.progress_total, cancel_requested=run.cancel_requested, error=run.error,
         metrics=json.loads(run.metrics_json) if run.metrics_json else {}, model_dir=run.model_dir,
         head_sha256=run.head_sha256, threshold=run.threshold, activation_note=run.activation_note,
-        is_active=run.id == active_run_id,
+        is_active=run.id == active_run_id, scoring_backend=run.scoring_backend, scoring_note=run.scoring_note or "",
+        backend_agreement=run.backend_agreement, scored=run.scored or 0, score_total=run.score_total or 0,
+        scoring_rate=run.scoring_rate,
     )
 
 
@@ -446,11 +464,24 @@ def end_run(db: Database, run_id: int, status: RunStatus, error: str, log: str |
         return True
 
 
+def resumable_scoring(cutoff: datetime) -> tuple:
+    """The WHERE clauses of a run whose worker went silent (before `cutoff`) after publishing its model,
+    while scoring every sentence: another worker resumes it (core/worker.py) instead of failing it."""
+    return (
+        TrainingRun.status == RunStatus.running,
+        TrainingRun.kind == RunKind.train,
+        TrainingRun.model_dir.is_not(None),
+        func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at) < cutoff,
+    )
+
+
 def mark_lost_runs(db: Database, lost_after_seconds: float) -> list[int]:
-    """Fail running runs whose worker stopped heartbeating. Never re-queues: a person decides to retry."""
+    """Fail running runs whose worker stopped heartbeating. Never re-queues: a person decides to retry.
+    A run that had already published its model and was scoring every sentence is left to be resumed."""
     cutoff = utcnow() - timedelta(seconds=lost_after_seconds)
     stale = (
         TrainingRun.status == RunStatus.running,
+        TrainingRun.model_dir.is_(None),
         func.coalesce(TrainingRun.heartbeat_at, TrainingRun.started_at) < cutoff,
     )
     # Pages call this on every load: look first, and take the write lock only when something is lost.

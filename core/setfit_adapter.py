@@ -113,6 +113,8 @@ class SetFitClassifier:
     The model carries the project's label names (SetFit's `labels`, saved in config_setfit.json), so a
     loaded version knows how many labels its project had even when its head saw fewer of them."""
 
+    exports_onnx = True  # the worker may export its body with core/onnx_scorer.py
+
     def __init__(self, model: SetFitModel) -> None:
         self.model = model
         self._validation_note = ""  # what the card says about the Validation Loss, once trained

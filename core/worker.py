@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,10 @@ from core.learning_curve import finish_learning_curve, measure_learning_curve, p
 from core.model_store import publish, remove_temp_dirs, temp_dir_for
 from core.params import TrainingParams
 from core.run_metrics import RunMetrics
-from core.runs import Job, end_run, finish_run, load_job, mark_lost_runs
+from core.projects import get_project
+from core.runs import Job, end_run, finish_run, get_run, load_job, mark_lost_runs, resumable_scoring
 from core.suggestions import (
     ProjectSentences,
-    SuggestionBatch,
     cached_embeddings,
     find_suspects,
     model_key_for,
@@ -44,11 +45,13 @@ from core.suggestions import (
     write_suspects,
 )
 from db.engine import Database
-from db.models import LossPoint, Prediction, Project, RunKind, RunStatus, TrainingRun, Worker, utcnow
+from db.models import LossPoint, Prediction, Project, RunKind, RunStatus, Sentence, TrainingRun, Worker, utcnow
 
 log = logging.getLogger("worker")
 
-PREDICT_BATCH = 512
+# Sentences scored per transaction after a run: each chunk is a resume point (measured: the rate is flat
+# from 500 up on 2 cores, and a chunk stays well under a second of write lock).
+SCORE_CHUNK = 2000
 
 
 @dataclass
@@ -61,6 +64,8 @@ class _RunInHand:
     status: RunStatus = RunStatus.running
     temp_dir: Path | None = None
     published: Path | None = None
+    scorer: object | None = None  # what scored every sentence (a Classifier or an OnnxScorer)
+    sentences: ProjectSentences | None = None
 
 
 @dataclass(frozen=True)
@@ -71,18 +76,26 @@ class _Trained:
 
 @dataclass(frozen=True)
 class _Scores:
-    """The new version's view of every sentence of the project, and the test metrics taken from it."""
+    """The new version's torch probabilities for the snapshot's labelled sentences, and the test metrics."""
 
-    sentences: ProjectSentences
-    embeddings: np.ndarray
+    ids: list[int]
+    texts: list[str]
     probs: np.ndarray
+    torch_seconds: float
     metrics: RunMetrics
+
+
+@dataclass(frozen=True)
+class _Backend:
+    name: str  # onnx-int8 | onnx | torch
+    agreement: float  # share of labelled sentences whose label equals torch's
+    note: str
 
 
 @dataclass(frozen=True)
 class _Analysis:
     suspects: list[dict] | None
-    suggestions: SuggestionBatch
+    n_sentences: int
 
 
 class TrainingWorker:
@@ -189,6 +202,7 @@ class TrainingWorker:
             while not self._stop.is_set():
                 run_id = self.claim_next()
                 if run_id is None:
+                    self.resume_scoring_if_due()
                     self.refresh_suggestions_if_due()
                     if exit_when_idle:
                         break
@@ -248,10 +262,38 @@ class TrainingWorker:
             job = self._load_job(run)
             trained = self._train(run, job)
             self._save(run, trained)
-            scores = self._score(run, job, trained)
-            analysis = self._analyse(run, job, scores)
-            self._finish(run, job, trained, scores, analysis)
+            scores = self._score_labelled(run, job, trained)
+            backend = self._choose_backend(run, trained, scores)
+            analysis = self._analyse(run, job)
+            self._publish(run, trained, scores, backend, analysis)
+            self._score_rest(run, trained.classifier)
+            self._finish(run, job, analysis)
         return run.status
+
+    def resume_scoring_if_due(self) -> list[int]:
+        """Runs whose worker died while scoring every sentence (their model is published, their heartbeat
+        older than the lost limit): claim each with a conditional update, so two workers never both take
+        one, and go on from the first sentence without a prediction. Returns the runs resumed."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds)
+        with self.db.read() as session:
+            stalled = list(session.scalars(select(TrainingRun.id).where(*resumable_scoring(cutoff))))
+        resumed = []
+        for run_id in stalled:
+            with self.db.write() as session:
+                claimed = session.execute(update(TrainingRun).where(
+                    TrainingRun.id == run_id, *resumable_scoring(cutoff)).values(
+                    worker_id=self.id, heartbeat_at=utcnow())).rowcount
+            if not claimed:
+                continue
+            log.info("run %s: resuming the scoring of every sentence", run_id)
+            with self._guarded(run_id) as run:
+                job = self._load_job(run)
+                run.published = Path(get_run(self.db, run_id).model_dir)
+                analysis = self._analyse(run, job)
+                self._score_rest(run, None)
+                self._finish(run, job, analysis)
+            resumed.append(run_id)
+        return resumed
 
     def execute_learning_curve(self, run_id: int) -> RunStatus:
         """Train on growing shares of the labelled train split; test accuracy for each (core/learning_curve.py)."""
@@ -308,45 +350,131 @@ class TrainingWorker:
         run.temp_dir = temp_dir_for(self.settings.models_dir, run.id)
         trained.classifier.save(run.temp_dir)
 
-    def _score(self, run: _RunInHand, job: Job, trained: _Trained) -> _Scores:
-        """Every sentence of the project, scored once: the stored predictions, and the test metrics from
-        the test split's rows of the same scores."""
-        run.hooks.on_phase("scoring every sentence")
-        data = project_sentences(self.db, job.project_id)
-        embeddings = cached_embeddings(self.db, model_key_for(run.id), data.hashes, data.texts,
+    def _score_labelled(self, run: _RunInHand, job: Job, trained: _Trained) -> _Scores:
+        """The snapshot's labelled sentences, scored once with torch (the reference): the test metrics come
+        from their test rows, the suspects and the backend check from all of them."""
+        run.hooks.on_phase("scoring the labelled sentences")
+        examples = [*job.train, *job.test]
+        texts = [e.text for e in examples]
+        ids = [e.sentence_id for e in examples]
+        with self.db.read() as session:
+            hash_of = dict(session.execute(select(Sentence.id, Sentence.text_hash).where(Sentence.id.in_(ids))).all())
+        started = time.perf_counter()
+        # Through the embedding cache, so the suggestions after scoring the rest need not embed these again.
+        embeddings = cached_embeddings(self.db, model_key_for(run.id), [hash_of[i] for i in ids], texts,
                                        trained.classifier.embed)
-        probs = trained.classifier.predict_proba_from_embeddings(embeddings)
-        self._store_predictions(run.id, data.ids, probs, job.label_values)
-        return _Scores(data, embeddings, probs, measure_test_split(job, data.ids, probs, trained.fit))
+        probs = (trained.classifier.predict_proba_from_embeddings(embeddings) if texts
+                 else np.zeros((0, len(job.label_values))))
+        seconds = time.perf_counter() - started
+        self._store_predictions(run.id, ids, probs, job.label_values)
+        return _Scores(ids, texts, probs, seconds, measure_test_split(job, ids, probs, trained.fit))
 
-    def _analyse(self, run: _RunInHand, job: Job, scores: _Scores) -> _Analysis:
-        """Suspected label errors and the new version's suggestions, written only when the run finishes."""
+    def _choose_backend(self, run: _RunInHand, trained: _Trained, scores: _Scores) -> _Backend:
+        """How this version scores everything else: the fastest ONNX backend whose labels agree with torch's
+        on >= 99.5% of the labelled sentences (core/onnx_scorer.py), unless SCORING_BACKEND names one."""
+        wanted = self.settings.scoring_backend
+        if wanted == "torch" or not getattr(trained.classifier, "exports_onnx", False):
+            note = "torch (SCORING_BACKEND=torch)" if wanted == "torch" else "torch (this model has no ONNX export)"
+            return _Backend("torch", 1.0, note)
+        from core import onnx_scorer
+
+        run.hooks.on_phase("exporting to ONNX")
+        onnx_scorer.export_onnx(run.temp_dir, threads=self.settings.torch_threads)
+        self._stop_if_cancelled(run.id)
+        run.hooks.on_phase("choosing a scoring backend")
+        choice = onnx_scorer.choose_backend(run.temp_dir, scores.texts, scores.probs, scores.torch_seconds,
+                                            threads=self.settings.torch_threads)
+        if wanted != "auto":
+            measured = {m.backend.value: m for m in choice.measurements}
+            forced = measured.get(wanted)
+            agreement = forced.agreement if forced is not None else float("nan")
+            return _Backend(wanted, agreement, f"{wanted} (SCORING_BACKEND={wanted}; agrees with torch on "
+                                              f"{agreement:.1%} of {choice.n_texts} labelled sentences)")
+        return _Backend(choice.backend.value, choice.agreement, choice.summary())
+
+    def _analyse(self, run: _RunInHand, job: Job) -> _Analysis:
+        """Suspected label errors, written only when the run finishes."""
         run.hooks.on_phase("looking for suspicious labels")
-        data = scores.sentences
+        data = project_sentences(self.db, job.project_id)
         # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
         # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
         base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
         suspects = find_suspects(job.project_id, run.id, data.ids, base, data.labels, len(job.label_values))
-        # The new version's own probabilities are the freshest suggestions there are (kept if it is activated).
-        suggestions = prepare_suggestions(job.project_id, data.ids, scores.probs, scores.embeddings, data.labels,
-                                          data.names, model_key_for(run.id), 0.0)
         self._stop_if_cancelled(run.id)
-        return _Analysis(suspects, suggestions)
+        return _Analysis(suspects, len(data.ids))
 
-    def _finish(self, run: _RunInHand, job: Job, trained: _Trained, scores: _Scores, analysis: _Analysis) -> None:
-        """The card gets the test metrics, the folder is published, and one transaction marks the run
-        succeeded, applies the activation rule (core/runs.py) and writes the analysis."""
+    def _publish(self, run: _RunInHand, trained: _Trained, scores: _Scores, backend: _Backend,
+                 analysis: _Analysis) -> None:
+        """The card gets the test metrics and the folder moves to MODELS_DIR/<run id>/. The run stays running
+        (not yet succeeded, not active) but now records its model, metrics and scoring backend, so a worker
+        that dies while scoring every sentence can be resumed by another (`resume_scoring_if_due`)."""
         run.hooks.on_phase("publishing the new version")
         trained.classifier.write_card(run.temp_dir, scores.metrics)
         run.published, head_sha = publish(run.temp_dir, self.settings.models_dir, run.id)
         run.temp_dir = None
+        self._update_run(run.id, model_dir=str(run.published), head_sha256=head_sha,
+                         metrics_json=json.dumps(scores.metrics.to_dict()), scoring_backend=backend.name,
+                         backend_agreement=backend.agreement, scoring_note=backend.note, scored=len(scores.ids),
+                         score_total=analysis.n_sentences)
+
+    def _score_rest(self, run: _RunInHand, classifier: Classifier | None) -> int:
+        """Score the project's sentences that have no prediction of this version yet, SCORE_CHUNK at a time,
+        with the version's scoring backend: each chunk's predictions and the progress (scored / total, rate)
+        commit together, so a killed worker's successor resumes rather than restarts. Returns those scored now."""
+        run.hooks.on_phase("scoring every sentence")
+        info = get_run(self.db, run.id)
+        label_values = [label.value for label in get_project(self.db, info.project_id).labels]
+        scorer = self._scorer(info.scoring_backend, info.model_dir, info.head_sha256, classifier)
+        data = project_sentences(self.db, info.project_id)
+        with self.db.read() as session:
+            done = set(session.scalars(select(Prediction.sentence_id).where(Prediction.run_id == run.id)))
+        todo = [i for i, sid in enumerate(data.ids) if sid not in done]
+        already = len(data.ids) - len(todo)
+        self._update_run(run.id, score_total=len(data.ids), scored=already, heartbeat_at=utcnow())
+        started, scored_now = time.perf_counter(), 0
+        for start in range(0, len(todo), SCORE_CHUNK):
+            self._stop_if_cancelled(run.id)
+            rows = todo[start:start + SCORE_CHUNK]
+            embeddings = cached_embeddings(self.db, model_key_for(run.id), [data.hashes[i] for i in rows],
+                                           [data.texts[i] for i in rows], scorer.embed)
+            probs = scorer.predict_proba_from_embeddings(embeddings)
+            scored_now += len(rows)
+            rate = scored_now / max(time.perf_counter() - started, 1e-9)
+            self._store_predictions(run.id, [data.ids[i] for i in rows], probs, label_values,
+                                    progress={"scored": already + scored_now, "scoring_rate": rate,
+                                              "heartbeat_at": utcnow()})
+        run.scorer, run.sentences = scorer, data
+        return scored_now
+
+    def _scorer(self, backend: str | None, model_dir: str | None, sha: str | None, classifier: Classifier | None):
+        """What scores every sentence: the chosen ONNX backend, or torch (the trained classifier in memory,
+        or the published version loaded after a resume)."""
+        from core.model_store import verified_model_dir
+
+        if backend in ("onnx", "onnx-int8"):
+            from core.onnx_scorer import OnnxScorer
+
+            return OnnxScorer.load(verified_model_dir(model_dir, sha), backend, threads=self.settings.torch_threads)
+        return classifier if classifier is not None else self._classifiers().load(verified_model_dir(model_dir, sha))
+
+    def _finish(self, run: _RunInHand, job: Job, analysis: _Analysis) -> None:
+        """One transaction marks the run succeeded, applies the activation rule (core/runs.py) and writes the
+        suspects and, if it became active, its suggestions (the freshest there are)."""
+        run.hooks.on_phase("finishing")
+        info = get_run(self.db, run.id)
+        data = run.sentences
+        embeddings = cached_embeddings(self.db, model_key_for(run.id), data.hashes, data.texts, run.scorer.embed)
+        probs = run.scorer.predict_proba_from_embeddings(embeddings)
+        suggestions = prepare_suggestions(job.project_id, data.ids, probs, embeddings, data.labels, data.names,
+                                          model_key_for(run.id), 0.0)
+        self._stop_if_cancelled(run.id)
 
         def then(session, activated: bool) -> None:
             write_suspects(session, job.project_id, analysis.suspects)
             if activated:
-                write_suggestions(session, analysis.suggestions)
+                write_suggestions(session, suggestions)
 
-        finish_run(self.db, run.id, scores.metrics, str(run.published), head_sha, then)
+        finish_run(self.db, run.id, info.run_metrics, info.model_dir, info.head_sha256, then)
         run.published, run.status = None, RunStatus.succeeded  # kept: the run succeeded
 
     # -- run helpers ------------------------------------------------------------------------------
@@ -387,18 +515,21 @@ class TrainingWorker:
             should_cancel=lambda: self._cancel_requested(run_id),
         )
 
-    def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: Sequence[int]) -> None:
-        if probs.shape[1] != len(label_values):
+    def _store_predictions(self, run_id: int, ids: list[int], probs, label_values: Sequence[int],
+                           progress: dict | None = None) -> None:
+        """Predictions in one transaction, with the run's scoring progress when given (so the two agree)."""
+        if len(ids) and probs.shape[1] != len(label_values):
             raise ValueError(f"the model gave {probs.shape[1]} probabilities per sentence for {len(label_values)} labels")
-        for start in range(0, len(ids), PREDICT_BATCH):
-            self._stop_if_cancelled(run_id)
-            rows = [
-                {"run_id": run_id, "sentence_id": sid, "label": label_values[int(p.argmax())],
-                 "confidence": float(p.max()), "probs_json": json.dumps([round(float(x), 5) for x in p])}
-                for sid, p in zip(ids[start:start + PREDICT_BATCH], probs[start:start + PREDICT_BATCH])
-            ]
-            with self.db.write() as session:
+        rows = [
+            {"run_id": run_id, "sentence_id": sid, "label": label_values[int(p.argmax())],
+             "confidence": float(p.max()), "probs_json": json.dumps([round(float(x), 5) for x in p])}
+            for sid, p in zip(ids, probs)
+        ]
+        with self.db.write() as session:
+            if rows:
                 session.execute(Prediction.__table__.insert(), rows)
+            if progress:
+                session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**progress))
 
 
 def measure_test_split(job: Job, ids: Sequence[int], probs: np.ndarray, fit: FitResult) -> RunMetrics:

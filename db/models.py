@@ -179,6 +179,14 @@ class TrainingRun(Base):
     head_sha256: Mapped[str | None] = mapped_column(String(64))
     threshold: Mapped[float | None] = mapped_column(Float)
     activation_note: Mapped[str] = mapped_column(Text, default="")
+    # Scoring every sentence after a version succeeded: resumable, so a killed worker's successor goes on
+    # from the first sentence without a prediction (core/worker.py).
+    scoring_backend: Mapped[str | None] = mapped_column(String(20))  # onnx-int8 | onnx | torch
+    scoring_note: Mapped[str] = mapped_column(Text, default="")  # why that backend: its measured agreement
+    backend_agreement: Mapped[float | None] = mapped_column(Float)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    score_total: Mapped[int] = mapped_column(Integer, default=0)
+    scoring_rate: Mapped[float | None] = mapped_column(Float)  # sentences per second, for the ETA
 
 
 class LossPoint(Base):

@@ -87,4 +87,6 @@ class FakeFactory:
 
     def load(self, directory: Path) -> FakeClassifier:
         labels, head = pickle.loads((directory / HEAD_FILE).read_bytes())
-        return FakeClassifier(labels, head, self.aligned)
+        classifier = FakeClassifier(labels, head, self.aligned)
+        self.made.append(classifier)
+        return classifier

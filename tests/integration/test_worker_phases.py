@@ -14,7 +14,7 @@ from core.worker import TrainingWorker
 from db.models import Prediction, RunKind, RunStatus
 from tests.fakes import FakeFactory
 from tests.helpers import ADMIN, make_labelled_project
-from tests.three_labels import TEST, make_three_label_project
+from tests.three_labels import TEST, UNLABELLED, make_three_label_project
 
 
 def _claimed(settings, db, run_id: int, factory: FakeFactory) -> TrainingWorker:
@@ -43,8 +43,10 @@ def test_a_run_goes_through_its_phases_in_order(settings, db, project, monkeypat
     worker = _claimed(settings, db, run.id, FakeFactory())
     phases = _phases_written(worker, monkeypatch)
     assert worker.execute(run.id) == RunStatus.succeeded
-    assert phases == ["fitting a fake head", "saving the model", "scoring every sentence",
-                      "looking for suspicious labels", "publishing the new version"]
+    # A fake classifier has no ONNX export, so no "exporting to ONNX" / "choosing a scoring backend".
+    assert phases == ["fitting a fake head", "saving the model", "scoring the labelled sentences",
+                      "looking for suspicious labels", "publishing the new version", "scoring every sentence",
+                      "finishing"]
     done = get_run(db, run.id)
     assert done.phase == "" and done.is_active and (settings.models_dir / str(run.id)).is_dir()
 
@@ -58,7 +60,9 @@ def test_every_sentence_is_scored_once_and_the_test_metrics_come_from_those_scor
     trained, base = factory.made  # the new version, then the base body for the suspects
     texts = project_sentences(db, project.id).texts
     assert len(texts) == 18
-    assert sorted(trained.scored) == sorted(texts)  # one pass: no text twice, the 4 test sentences included
+    # Labelled ones first (their test rows give the metrics), then the rest: no text twice.
+    assert sorted(trained.scored) == sorted(texts)
+    assert trained.scored[-2:] == UNLABELLED
     assert sorted(base.scored) == sorted(texts)
 
     done = get_run(db, run.id)
@@ -136,3 +140,87 @@ def test_a_finished_learning_curve_cannot_be_finished_again(settings, db, projec
     with pytest.raises(InvalidInput, match=r"^Version 1 is succeeded, not running; its model is not kept\.$"):
         finish_learning_curve(db, job.id, [CurvePoint(1.0, 18, 0.5)])
     assert [p["accuracy"] for p in learning_curve_points(db, project.id)] == [0.5, 1.0, 1.0, 1.0]
+
+
+_SLOW_WORKER = """
+import sys, time
+from core.config import Settings
+from core.db import open_database
+from core.worker import TrainingWorker
+import core.worker
+from tests.fakes import FakeClassifier, FakeFactory
+
+core.worker.SCORE_CHUNK = 2
+embed = FakeClassifier.embed
+
+def slow_embed(self, texts):
+    if len(texts) <= 2:  # the chunks of the rest: slow enough to be killed between two of them
+        time.sleep(0.4)
+    return embed(self, texts)
+
+FakeClassifier.embed = slow_embed
+settings = Settings.from_env()
+worker = TrainingWorker(settings, open_database(settings, migrate=False), worker_id="doomed", classifiers=FakeFactory())
+worker.register()
+worker.claim_next(int(sys.argv[1]))
+worker.execute(int(sys.argv[1]))
+"""
+
+
+def test_scoring_every_sentence_resumes_after_kill_9_where_it_stopped(settings, db, project):
+    """A real worker process killed with SIGKILL half-way through scoring every sentence: the run is not
+    failed, another worker claims it once the heartbeat is stale and scores only what is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.importing import ImportRow, ParsedFile, commit_import
+    from db.models import TrainingRun, utcnow
+    from tests.helpers import ROOT, env_for, wait_until
+
+    make_labelled_project(db, project)
+    extra = [ImportRow(100 + i, f"an unlabelled note number {i} about the garden", None, "train", "", i)
+             for i in range(12)]
+    commit_import(db, ADMIN, project.id, ParsedFile("t", tuple(extra), (), 0))
+    data = project_sentences(db, project.id)
+    unlabelled = [t for t, l in zip(data.texts, data.labels) if l is None]
+    total = len(data.ids)
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
+
+    doomed = subprocess.Popen([sys.executable, "-c", _SLOW_WORKER, str(run.id)], cwd=ROOT,
+                              env=dict(env_for(settings.data_dir), PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Two chunks of the rest stored: kill it as the OOM killer would, between chunks.
+        wait_until(lambda: get_run(db, run.id).scored >= total - len(unlabelled) + 4, 60, "two chunks scored")
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(10)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    half = get_run(db, run.id)
+    with db.read() as session:
+        stored = session.query(Prediction).filter(Prediction.run_id == run.id).count()
+    assert half.status == RunStatus.running and not half.is_active and half.model_dir
+    assert half.scored == stored and total - len(unlabelled) + 4 <= stored < total
+
+    from core.runs import mark_lost_runs
+    stale = utcnow() - timedelta(seconds=settings.worker_lost_after_seconds + 1)
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run.id).values(heartbeat_at=stale))
+    assert mark_lost_runs(db, settings.worker_lost_after_seconds) == []  # resumable, not lost
+
+    factory = FakeFactory()
+    successor = TrainingWorker(settings, db, worker_id="successor", classifiers=factory)
+    assert successor.resume_scoring_if_due() == [run.id]
+    loaded = factory.made[-1]  # the published version, loaded from its folder (then the base body)
+    scored_after = [t for t in loaded.scored if t in unlabelled]
+    assert len(scored_after) == total - stored  # only what had no prediction yet, each once
+    done = get_run(db, run.id)
+    with db.read() as session:
+        assert session.query(Prediction).filter(Prediction.run_id == run.id).count() == total
+    assert done.status == RunStatus.succeeded and done.is_active and (done.scored, done.score_total) == (total, total)
+    assert successor.resume_scoring_if_due() == []
