@@ -34,6 +34,13 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no.")
 
 
+def _whole_number(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+
+
 def _positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -61,6 +68,7 @@ class Settings:
     heartbeat_seconds: float = 5.0
     worker_lost_after_seconds: float = 60.0
     session_idle_minutes: int = 60  # a browser idle this long is signed out
+    break_reminder_minutes: int = 45  # the Label page suggests a break after this long labelling; 0: never
     # How a new version scores every sentence: "auto" measures the ONNX backends against torch on the
     # project's labelled sentences and takes the fastest that agrees on >= 99.5% (core/onnx_scorer.py).
     scoring_backend: str = "auto"
@@ -88,6 +96,9 @@ class Settings:
             raise ConfigError(
                 f"SCORING_BACKEND must be one of {', '.join(SCORING_BACKENDS)}, got {self.scoring_backend!r}."
             )
+        if not 0 <= self.break_reminder_minutes <= 24 * 60:
+            raise ConfigError(f"BREAK_REMINDER_MINUTES must be between 0 (no reminder) and 1440, "
+                              f"got {self.break_reminder_minutes}.")
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
                 f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; generate one with "
@@ -127,6 +138,7 @@ class Settings:
             heartbeat_seconds=float(env.get("HEARTBEAT_SECONDS", "5")),
             worker_lost_after_seconds=float(env.get("WORKER_LOST_AFTER_SECONDS", "60")),
             session_idle_minutes=_positive_int("SESSION_IDLE_MINUTES", env.get("SESSION_IDLE_MINUTES", "60")),
+            break_reminder_minutes=_whole_number("BREAK_REMINDER_MINUTES", env.get("BREAK_REMINDER_MINUTES", "45")),
             secret_key=env.get("SECRET_KEY") or None,
             scoring_backend=(env.get("SCORING_BACKEND") or "auto").strip().lower(),
         )

@@ -74,6 +74,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     guidelines: Mapped[str] = mapped_column(Text, default="")
+    # Shown before anyone labels: what kind of text this project holds (care for the people reading it).
+    content_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     test_fraction: Mapped[float] = mapped_column(Float, default=0.2)
     shuffle_seed: Mapped[int] = mapped_column(Integer, default=42)
     # use_alter: runs point at projects and a project points at its active run.
@@ -301,6 +303,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    blur_sentences: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # until revealed
 
 
 class LoginThrottle(Base):
@@ -349,6 +352,7 @@ class AuditAction(str, enum.Enum):
     model_activated = "model activated"
     threshold_set = "threshold set"
     bulk_accepted = "predictions accepted in bulk"
+    content_note_updated = "content note updated"
 
 
 class AuditEntry(Base):
