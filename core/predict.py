@@ -95,6 +95,20 @@ def output_format(output_path: Path, fmt: str | None) -> str:
     return fmt
 
 
+def load_scorer(settings: Settings, backend: str | None, model_dir: Path):
+    """The version's own scoring backend (chosen by measured agreement when it was trained, see
+    core/onnx_scorer.py), so `predict` gives the labels the app stored; torch for versions without one.
+    An ONNX scorer imports no torch."""
+    if backend in ("onnx", "onnx-int8"):
+        from core.onnx_scorer import OnnxScorer
+
+        return OnnxScorer.load(model_dir, backend, threads=settings.torch_threads)
+    from core import setfit_adapter
+
+    setfit_adapter.set_threads(settings.torch_threads)
+    return setfit_adapter.SetFitClassifier.load(model_dir)
+
+
 def predict_file(settings: Settings, db: Database, project: ProjectInfo, input_path: Path, output_path: Path,
                  run_id: int | None = None, *, fmt: str | None = None, encoding: str | None = None) -> int:
     """Score every row of `input_path` into `output_path`; returns the number of rows written."""
@@ -103,10 +117,7 @@ def predict_file(settings: Settings, db: Database, project: ProjectInfo, input_p
     run = resolve_run(db, project, run_id)
     model_dir = verified_model_dir(run.model_dir, run.head_sha256)
     scored = [i for i, text in enumerate(source.texts) if text]
-    from core import setfit_adapter
-
-    setfit_adapter.set_threads(settings.torch_threads)
-    classifier = setfit_adapter.SetFitClassifier.load(model_dir)
+    classifier = load_scorer(settings, run.scoring_backend, model_dir)
     # One column per project label, in project label order (the adapter maps the head's classes).
     probs = classifier.predict_proba([source.texts[i] for i in scored]) if scored else []
     by_row = dict(zip(scored, probs))

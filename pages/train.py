@@ -109,10 +109,15 @@ def live_view() -> None:
         return
     with st.container(border=True, key="live-run"):
         st.markdown(f"**Version {run.version}** · {run.status.value} · {run.phase or 'waiting for a worker'}")
-        total = max(run.progress_total, 1)
-        eta = f" · about {run.eta_seconds:.0f} s left" if run.eta_seconds is not None else ""
-        st.progress(min(run.progress_step / total, 1.0),
-                    text=f"step {run.progress_step} / {run.progress_total or '?'}{eta}")
+        if run.score_total and run.model_dir:  # trained and published: scoring every sentence
+            eta = "" if not run.scoring_rate else f" · about {(run.score_total - run.scored) / run.scoring_rate:.0f} s left"
+            st.progress(min(run.scored / run.score_total, 1.0),
+                        text=f"scored {run.scored:,} / {run.score_total:,} sentences with {run.scoring_backend}{eta}")
+        else:
+            total = max(run.progress_total, 1)
+            eta = f" · about {run.eta_seconds:.0f} s left" if run.eta_seconds is not None else ""
+            st.progress(min(run.progress_step / total, 1.0),
+                        text=f"step {run.progress_step} / {run.progress_total or '?'}{eta}")
         frame = loss_table(db, run.id)
         if len(frame):
             left, right = st.columns([1, 1])
@@ -142,6 +147,9 @@ else:
             # Text, so a run without a value shows "—" rather than the dataframe's "None".
             "accuracy": "—" if r.accuracy is None else f"{r.accuracy:.4f}",
             "duration (s)": "—" if r.duration_seconds is None else f"{r.duration_seconds:.1f}",
+            # How the version scores every sentence, and how often that agreed with torch on the labels.
+            "scoring": "—" if r.scoring_backend is None else (
+                r.scoring_backend + ("" if r.backend_agreement is None else f" ({r.backend_agreement:.1%} agree)")),
             "note": r.error or r.activation_note,
         }
         for r in runs

@@ -79,3 +79,28 @@ def test_another_preset_is_queued_without_a_warning(make_app, tmp_path):
     runs = list_runs(get_db(), _project().id)
     assert [(r.version, r.preset, r.status) for r in runs] == [(2, "seed", RunStatus.queued), (1, "fast", RunStatus.succeeded)]
     assert _notices(at) == []
+
+
+def test_the_versions_table_shows_the_scoring_backend_and_a_run_scoring_shows_its_progress(make_app, tmp_path):
+    from sqlalchemy import update
+
+    from db.models import utcnow
+
+    at = make_app("pages/train.py")
+    version = _active_fast_version(tmp_path / "v1")
+    db = get_db()
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == version).values(
+            scoring_backend="onnx-int8", backend_agreement=0.998))
+    # Version 2 is trained and published, and is scoring every sentence at 500 a second.
+    second = request_retrain(db, ADMIN, _project().id, FAST_PRESET.with_overrides({"seed": "3"}), "custom")
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == second.id).values(
+            status=RunStatus.running, started_at=utcnow(), heartbeat_at=utcnow(), phase="scoring every sentence",
+            model_dir=str(tmp_path / "v2"), scoring_backend="onnx", scored=40_000, score_total=100_000,
+            scoring_rate=500.0))
+    at.run()
+    table = _versions_table(at)
+    assert table["scoring"].tolist() == ["onnx", "onnx-int8 (99.8% agree)"]  # newest first
+    [bar] = [p for p in at.get("progress") if "sentences" in p.proto.text]
+    assert bar.proto.text == "scored 40,000 / 100,000 sentences with onnx · about 120 s left"
