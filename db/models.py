@@ -366,3 +366,14 @@ class AuditEntry(Base):
         Enum(AuditAction, native_enum=False, length=40, values_callable=_values))
     project_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the log outlives what it names
     details: Mapped[str] = mapped_column(Text, default="")
+
+
+class ContentNoteAck(Base):
+    """Someone has read a project's content note (as it read then: a changed note is shown again)."""
+
+    __tablename__ = "content_note_acks"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    note_hash: Mapped[str] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
