@@ -146,8 +146,7 @@ def export_onnx(
     body = setfit_model.model_body
     max_seq_length = int(body.max_seq_length)
     raw_path = out / "model-unfused.onnx"
-    graph, needs_token_types = _embedding_graph(body)
-    _torch_export(graph, body.tokenizer, raw_path, needs_token_types)
+    _torch_export(_embedding_graph(body), body.tokenizer, raw_path)
 
     reference = np.asarray(body.encode(list(_VERIFY_TEXTS), convert_to_numpy=True, normalize_embeddings=False),
                            dtype=np.float32)
@@ -190,7 +189,6 @@ def export_onnx(
         "recheck_margin": None,
         "recheck_quantile": RECHECK_QUANTILE,
     }
-    _write_manifest(out, manifest)
     pad_id = body.tokenizer.pad_token_id
     (out / README_FILE).write_text(usage_snippet(labels, max_seq_length, int(pad_id or 0)), encoding="utf-8")
     # A copy of the head (a few kB) makes onnx/ usable on its own, as its README shows; the app itself
@@ -201,6 +199,7 @@ def export_onnx(
         import joblib
 
         joblib.dump(head, out / HEAD_FILE)
+    _write_manifest(out, manifest)  # last: a folder with a manifest has every file the scorer reads
 
     margin = None
     if calibration_texts:
@@ -299,10 +298,10 @@ def _embedding_graph(body):
                 features = module(features)
             return features["sentence_embedding"]
 
-    return SentenceEmbedding().eval(), needs_token_types
+    return SentenceEmbedding().eval()
 
 
-def _torch_export(graph, tokenizer, path: Path, needs_token_types: bool) -> None:
+def _torch_export(graph, tokenizer, path: Path) -> None:
     import warnings
 
     import torch
