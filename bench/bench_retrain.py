@@ -137,7 +137,8 @@ def main() -> None:
                 seconds, accuracy, run = run_app(data_dir, project, seed)
                 rows["app"].append((seconds, accuracy))
                 print(f"[{name}]  {seed:>4}  app    {seconds:7.1f}  {accuracy:.4f}   "
-                      f"({len(train)} train / {len(test)} test; phases {run.get('phase_seconds', '')})", flush=True)
+                      f"({len(train)} train / {len(test)} test; backend {run.get('scoring_backend')})\n"
+                      f"        profile (s): {run['metrics'].get('phase_seconds', {})}", flush=True)
                 if not args.skip_plain:
                     seconds, accuracy = run_plain(Path(tmp), train, test, seed)
                     rows["plain"].append((seconds, accuracy))

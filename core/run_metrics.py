@@ -31,8 +31,8 @@ class RunMetrics:
     per_label: tuple[LabelMetrics, ...] = ()
     confusion: tuple[tuple[int, ...], ...] = ()  # rows true labels, columns predicted, in `labels` order
     n_eval_pairs: int | None = None  # how many test pairs the card's Validation Loss was computed on
-    scoring_backend: str | None = None  # for a later scoring backend choice; unset until one exists
-    scoring_agreement: float | None = None
+    # The run's profile: seconds per worker phase, in order (loading, fine-tuning, exporting, scoring...).
+    phase_seconds: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def measured(cls, y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int], *,
@@ -55,9 +55,10 @@ class RunMetrics:
                                              "support": m.support} for m in self.per_label},
                 "confusion": [list(row) for row in self.confusion],
             })
-        for key in ("n_eval_pairs", "scoring_backend", "scoring_agreement"):
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
+        if self.n_eval_pairs is not None:
+            data["n_eval_pairs"] = self.n_eval_pairs
+        if self.phase_seconds:
+            data["phase_seconds"] = dict(self.phase_seconds)
         return data
 
     @classmethod
@@ -75,6 +76,5 @@ class RunMetrics:
             per_label=per_label,
             confusion=tuple(tuple(int(n) for n in row) for row in data.get("confusion", ())),
             n_eval_pairs=data.get("n_eval_pairs"),
-            scoring_backend=data.get("scoring_backend"),
-            scoring_agreement=data.get("scoring_agreement"),
+            phase_seconds=tuple((str(k), float(v)) for k, v in (data.get("phase_seconds") or {}).items()),
         )

@@ -16,7 +16,7 @@ import traceback
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +65,7 @@ class _RunInHand:
     temp_dir: Path | None = None
     published: Path | None = None
     scorer: object | None = None  # what scored every sentence (a Classifier or an OnnxScorer)
+    phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, monotonic start), for the profile
     sentences: ProjectSentences | None = None
 
 
@@ -312,7 +313,8 @@ class TrainingWorker:
         traceback in the run's log) while the worker keeps serving, and a model folder of a run that did not
         succeed is removed. A stop (KeyboardInterrupt) is cleaned up after and passes through; the stop
         handler (core/launcher.py) fails the run."""
-        run = _RunInHand(run_id, self._hooks(run_id))
+        phases: list[tuple[str, float]] = []
+        run = _RunInHand(run_id, self._hooks(run_id, phases), phases=phases)
         self.current_run_id = run_id
         try:
             yield run
@@ -474,7 +476,8 @@ class TrainingWorker:
             if activated:
                 write_suggestions(session, suggestions)
 
-        finish_run(self.db, run.id, info.run_metrics, info.model_dir, info.head_sha256, then)
+        metrics = replace(info.run_metrics, phase_seconds=phase_seconds(run.phases, time.monotonic()))
+        finish_run(self.db, run.id, metrics, info.model_dir, info.head_sha256, then)
         run.published, run.status = None, RunStatus.succeeded  # kept: the run succeeded
 
     # -- run helpers ------------------------------------------------------------------------------
@@ -494,7 +497,7 @@ class TrainingWorker:
         if self._cancel_requested(run_id):
             raise RunCancelled()
 
-    def _hooks(self, run_id: int) -> TrainingHooks:
+    def _hooks(self, run_id: int, phases: list[tuple[str, float]]) -> TrainingHooks:
         last_write = [0.0]
 
         def on_progress(step: int, total: int) -> None:
@@ -509,7 +512,7 @@ class TrainingWorker:
                                       training_loss=loss.training_loss, validation_loss=loss.validation_loss))
 
         return TrainingHooks(
-            on_phase=lambda phase: self._update_run(run_id, phase=phase),
+            on_phase=lambda phase: (phases.append((phase, time.monotonic())), self._update_run(run_id, phase=phase)),
             on_progress=on_progress,
             on_loss=on_loss,
             should_cancel=lambda: self._cancel_requested(run_id),
@@ -530,6 +533,12 @@ class TrainingWorker:
                 session.execute(Prediction.__table__.insert(), rows)
             if progress:
                 session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**progress))
+
+
+def phase_seconds(phases: Sequence[tuple[str, float]], now: float) -> tuple[tuple[str, float], ...]:
+    """How long each phase took, from the (phase, start) marks: the run's profile, kept in its metrics."""
+    ends = [start for _, start in phases[1:]] + [now]
+    return tuple((name, round(end - start, 2)) for (name, start), end in zip(phases, ends))
 
 
 def measure_test_split(job: Job, ids: Sequence[int], probs: np.ndarray, fit: FitResult) -> RunMetrics:

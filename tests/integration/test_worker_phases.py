@@ -74,7 +74,11 @@ def test_every_sentence_is_scored_once_and_the_test_metrics_come_from_those_scor
     assert done.metrics["confusion"] == confusion_matrix(given, [stored[i] for i in test_ids], [0, 1, 2])
     assert done.metrics["confusion"] == [[2, 0, 0], [0, 0, 0], [0, 0, 2]] and done.accuracy == 1.0
     assert list(done.metrics) == ["train_seconds", "accuracy", "n_test", "labels", "per_label", "confusion",
-                                  "n_eval_pairs"]
+                                  "n_eval_pairs", "phase_seconds"]
+    assert list(done.metrics["phase_seconds"]) == [  # the run's profile, one entry per phase in order
+        "fitting a fake head", "saving the model", "scoring the labelled sentences", "looking for suspicious labels",
+        "publishing the new version", "scoring every sentence", "finishing"]
+    assert all(seconds >= 0 for seconds in done.metrics["phase_seconds"].values())
     assert done.metrics["n_test"] == 4 and done.metrics["n_eval_pairs"] == 4
     assert [card.accuracy for card in trained.cards] == [1.0]  # the card records the same accuracy
     assert done.run_metrics.for_label(2).recall == 1.0 and done.run_metrics.for_label(1).support == 0

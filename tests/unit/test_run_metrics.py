@@ -34,5 +34,5 @@ def test_a_row_written_before_the_optional_fields_existed_still_reads():
                          "1": {"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}},
            "confusion": [[1, 1], [0, 2]]}
     metrics = RunMetrics.from_dict(old)
-    assert metrics.n_eval_pairs is None and metrics.scoring_backend is None
+    assert metrics.n_eval_pairs is None and metrics.phase_seconds == ()
     assert metrics.to_dict() == old  # read and written back unchanged
