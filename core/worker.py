@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss, RunCancelled, TrainingHooks
 from core.config import Settings
@@ -52,6 +52,8 @@ log = logging.getLogger("worker")
 # Sentences scored per transaction after a run: each chunk is a resume point (measured: the rate is flat
 # from 500 up on 2 cores, and a chunk stays well under a second of write lock).
 SCORE_CHUNK = 2000
+# Below this many sentences left to score, a run scores them with torch rather than export to ONNX first.
+ONNX_PAYS_OFF_FROM = 2000
 
 
 @dataclass
@@ -204,6 +206,7 @@ class TrainingWorker:
                 run_id = self.claim_next()
                 if run_id is None:
                     self.resume_scoring_if_due()
+                    self.export_deferred_if_due()
                     self.refresh_suggestions_if_due()
                     if exit_when_idle:
                         break
@@ -378,6 +381,12 @@ class TrainingWorker:
         if wanted == "torch" or not getattr(trained.classifier, "exports_onnx", False):
             note = "torch (SCORING_BACKEND=torch)" if wanted == "torch" else "torch (this model has no ONNX export)"
             return _Backend("torch", 1.0, note)
+        left = self._sentences_without_prediction(run.id, scores)
+        if wanted == "auto" and left < ONNX_PAYS_OFF_FROM:
+            # Exporting and checking cost ~4 s; torch scores ~370 sentences/s here, int8 ONNX ~3x that:
+            # below ~2,000 sentences torch is done first. The export follows once the worker is idle.
+            return _Backend("torch", 1.0, f"torch ({left:,} sentences to score: an ONNX export would cost "
+                                          "more than it saves; exported after the run)")
         from core import onnx_scorer
 
         run.hooks.on_phase("exporting to ONNX")
@@ -392,6 +401,51 @@ class TrainingWorker:
             agreement = forced.agreement if forced is not None else float("nan")
             return _Backend(wanted, agreement, f"{wanted} (SCORING_BACKEND={wanted}; agrees with torch on "
                                               f"{agreement:.1%} of {choice.n_texts} labelled sentences)")
+        return _Backend(choice.backend.value, choice.agreement, choice.summary())
+
+    def _sentences_without_prediction(self, run_id: int, scores: _Scores) -> int:
+        with self.db.read() as session:
+            project_id = session.scalar(select(TrainingRun.project_id).where(TrainingRun.id == run_id))
+            total = session.scalar(select(func.count()).select_from(Sentence).where(Sentence.project_id == project_id))
+        return int(total) - len(scores.ids)
+
+    def export_deferred_if_due(self) -> list[int]:
+        """Active versions that scored with torch because the export did not pay off during the run: export
+        them now that the worker is idle, and switch them to the backend measured best, for `predict`, the
+        download and the next scoring. Returns the runs exported."""
+        if self.settings.scoring_backend != "auto":
+            return []
+        with self.db.read() as session:
+            candidates = list(session.execute(select(TrainingRun.id, TrainingRun.model_dir, TrainingRun.head_sha256)
+                                              .join(Project, Project.active_run_id == TrainingRun.id)
+                                              .where(TrainingRun.scoring_backend == "torch",
+                                                     TrainingRun.scoring_note.like("%exported after the run%"))))
+        exported = []
+        for run_id, model_dir, sha in candidates:
+            try:
+                backend = self._export_and_choose(run_id, model_dir, sha)
+            except AppError as error:  # the version keeps scoring with torch
+                log.warning("run %s: ONNX export skipped: %s", run_id, error)
+                self._update_run(run_id, scoring_note=f"torch (ONNX export failed: {error})")
+                continue
+            self._update_run(run_id, scoring_backend=backend.name, backend_agreement=backend.agreement,
+                             scoring_note=backend.note)
+            exported.append(run_id)
+        return exported
+
+    def _export_and_choose(self, run_id: int, model_dir: str, sha: str) -> _Backend:
+        from core import onnx_scorer
+        from core.model_store import verified_model_dir
+
+        folder = verified_model_dir(model_dir, sha)
+        classifier = self._classifiers().load(folder)
+        job = load_job(self.db, run_id)
+        texts = [e.text for e in (*job.train, *job.test)]
+        started = time.perf_counter()
+        probs = classifier.predict_proba(texts)
+        seconds = time.perf_counter() - started
+        onnx_scorer.export_onnx(folder, threads=self.settings.torch_threads)
+        choice = onnx_scorer.choose_backend(folder, texts, probs, seconds, threads=self.settings.torch_threads)
         return _Backend(choice.backend.value, choice.agreement, choice.summary())
 
     def _analyse(self, run: _RunInHand, job: Job) -> _Analysis:

@@ -348,3 +348,55 @@ def test_a_project_label_without_examples_gets_probability_0_and_violence_stays_
     labels_section = card.split("### Model Labels", 1)[1].split("## Uses", 1)[0]
     assert "| other " in labels_section and "| violence " in labels_section and "| insult " not in labels_section
     assert "**Labels without training examples:** `insult`." in labels_section
+
+
+# -- scoring backends (core/onnx_scorer.py) on the same trained run ----------------------------------------
+
+def test_a_small_project_scores_with_torch_and_the_idle_worker_exports_onnx_after(cli_run):
+    from core.worker import TrainingWorker
+
+    run = cli_run.run
+    assert run.scoring_backend == "torch" and "exported after the run" in run.scoring_note
+    assert (run.scored, run.score_total) == (25, 25)
+    worker = TrainingWorker(cli_run.settings, cli_run.db, worker_id="idle")
+    assert worker.export_deferred_if_due() == [run.id]
+    exported = get_run(cli_run.db, run.id)
+    assert exported.scoring_backend in ("onnx", "onnx-int8") and exported.backend_agreement >= 0.995
+    assert exported.scoring_note.startswith(f"{exported.scoring_backend}: agrees with torch on ")
+    assert (Path(run.model_dir) / "onnx" / "model.onnx").is_file()
+    assert worker.export_deferred_if_due() == []  # once
+
+
+def test_predict_with_the_onnx_backend_agrees_with_the_torch_predictions_the_app_stored(cli_run, tmp_path):
+    from core.worker import TrainingWorker
+
+    TrainingWorker(cli_run.settings, cli_run.db, worker_id="idle").export_deferred_if_due()
+    assert get_run(cli_run.db, cli_run.run.id).scoring_backend in ("onnx", "onnx-int8")
+    with cli_run.db.read() as session:
+        stored = {p.sentence_id: p.label for p in session.query(Prediction).filter(Prediction.run_id == cli_run.run.id)}
+    rows = sentence_table(cli_run.db, cli_run.project.id, limit=100)[0]
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n" + "".join(f'{i},"{t}"\n' for i, t in zip(rows["id"], rows["text"])), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = cli_run.cli("predict", "--project", cli_run.project.name, "--input", str(source), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    import csv as _csv
+
+    predicted = {int(r["id"]): int(r["label"]) for r in _csv.DictReader(out.open(encoding="utf-8"))}
+    agree = sum(predicted[i] == stored[i] for i in predicted) / len(predicted)
+    assert len(predicted) == 25 and agree == 1.0  # 25 sentences: >= 99.5% means all of them
+
+
+def test_a_forced_onnx_backend_exports_during_the_run_and_scores_every_sentence(settings, db, trainable):
+    env = dict(env_for(settings.data_dir), SCORING_BACKEND="onnx")
+    result = subprocess.run([sys.executable, "-m", "core", "train", "--project", trainable.name, "--wait",
+                             "--param", "max_steps=4", "--param", "num_iterations=1"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = get_run(db, json.loads(result.stdout)["run_id"])
+    assert run.status == RunStatus.succeeded and run.scoring_backend == "onnx"
+    assert run.scoring_note.startswith("onnx (SCORING_BACKEND=onnx; agrees with torch on ")
+    assert run.backend_agreement >= 0.995 and _predictions(db, run.id) == run.score_total == run.scored
+    assert list(run.metrics["phase_seconds"])[:6] == [
+        "fine-tuning the sentence encoder", "saving the model", "scoring the labelled sentences",
+        "exporting to ONNX", "choosing a scoring backend", "looking for suspicious labels"]
