@@ -10,6 +10,7 @@ from core.launcher import ensure_worker
 from core.permissions import Actor
 from core.projects import list_projects, project_stats
 from ui.auth import hand_over_cookie, sign_out, signed_in
+from ui.care import blur_choice
 from ui.common import current_project, get_db, get_settings, safe_text
 
 st.set_page_config(page_title="Teach the classifier", page_icon=":material/label:", layout="wide")
@@ -87,6 +88,7 @@ with st.sidebar:
         if conflicts:
             st.caption(f"Moderators disagree on **{conflicts}** sentence(s): see **Check labels**.")
     st.divider()
+    blur_choice(actor)
     with st.container(key="signed-in"):
         st.caption(f"Signed in as **{safe_text(actor.name)}** · {actor.role.value}")
         if st.button("Sign out", key="sign-out", icon=":material/logout:"):

@@ -31,6 +31,12 @@ DEMO_GUIDELINES = """\
 """
 
 
+DEMO_CONTENT_NOTE = (
+    "These posts describe abuse in relationships: hitting, choking, threats and control, in the words of "
+    "the people it happened to. They are fictional, but they read as real."
+)
+
+
 @dataclass(frozen=True)
 class DemoSentence:
     doc_id: str
@@ -58,6 +64,7 @@ def create_demo_project(db: Database, name: str = DEMO_PROJECT_NAME, actor: Acto
         description="Fictional support-forum posts. Does a sentence describe physical violence?",
         guidelines=DEMO_GUIDELINES,
         test_fraction=0.25,
+        content_note=DEMO_CONTENT_NOTE,
     )
     rows = tuple(
         ImportRow(line=i + 1, text=s.text, label=str(s.label) if s.prelabelled else None, split=None,

@@ -21,7 +21,7 @@ class Permission(str, enum.Enum):
     label = "label sentences"
     check = "settle the Check labels queue"
     create_project = "create projects"
-    edit_guidelines = "change a project's guidelines"
+    edit_project = "change a project's guidelines or content note"
     import_data = "import files"
     export_data = "export a project"
     train = "train models"

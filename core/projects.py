@@ -14,6 +14,7 @@ from db.models import AuditAction, Label, Project, Sentence
 # Calm, colour-blind-safe defaults (Okabe-Ito), in label order.
 DEFAULT_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#999999"]
 MAX_LABELS = 9  # one keyboard shortcut (1..9) per label
+MAX_CONTENT_NOTE = 1000
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ProjectInfo:
     name: str
     description: str
     guidelines: str
+    content_note: str  # what the sentences hold, shown before labelling starts; "" for none
     test_fraction: float
     shuffle_seed: int
     active_run_id: int | None
@@ -68,6 +70,7 @@ def _info(project: Project) -> ProjectInfo:
         name=project.name,
         description=project.description,
         guidelines=project.guidelines,
+        content_note=project.content_note,
         test_fraction=project.test_fraction,
         shuffle_seed=project.shuffle_seed,
         active_run_id=project.active_run_id,
@@ -83,6 +86,7 @@ def create_project(
     description: str = "",
     guidelines: str = "",
     test_fraction: float = 0.2,
+    content_note: str = "",
 ) -> ProjectInfo:
     require(actor, Permission.create_project)
     name = name.strip()
@@ -100,7 +104,8 @@ def create_project(
     with db.write() as session:
         if session.scalar(select(Project.id).where(Project.name == name)) is not None:
             raise ProjectExists(f"A project named {name!r} already exists; pick another name.")
-        project = Project(name=name, description=description, guidelines=guidelines, test_fraction=test_fraction)
+        project = Project(name=name, description=description, guidelines=guidelines, test_fraction=test_fraction,
+                          content_note=content_note.strip())
         project.labels = [
             Label(value=i, name=n, color=DEFAULT_COLORS[i % len(DEFAULT_COLORS)]) for i, n in enumerate(names)
         ]
@@ -128,13 +133,27 @@ def list_projects(db: Database) -> list[ProjectInfo]:
 
 
 def update_guidelines(db: Database, actor: Actor, project_id: int, guidelines: str) -> None:
-    require(actor, Permission.edit_guidelines)
+    require(actor, Permission.edit_project)
     with db.write() as session:
         project = session.get(Project, project_id)
         if project is None:
             raise NotFound(f"Project {project_id} no longer exists.")
         project.guidelines = guidelines
         record(session, actor, AuditAction.guidelines_updated, f"{len(guidelines)} characters", project_id)
+
+
+def set_content_note(db: Database, actor: Actor, project_id: int, note: str) -> None:
+    """What a moderator should know before reading this project's sentences ("" removes the note)."""
+    require(actor, Permission.edit_project)
+    note = note.strip()
+    if len(note) > MAX_CONTENT_NOTE:
+        raise InvalidInput(f"A content note has at most {MAX_CONTENT_NOTE} characters; this one has {len(note)}.")
+    with db.write() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"Project {project_id} no longer exists.")
+        project.content_note = note
+        record(session, actor, AuditAction.content_note_updated, note or "(removed)", project_id)
 
 
 def project_stats(db: Database, project_id: int) -> ProjectStats:

@@ -6,6 +6,7 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import get_sentence, history
 from core.suggestions import check_queue, resolve_check
+from core.care import preferences
 from ui.auth import require_actor
 from ui.common import get_db, require_project, safe_text, sentence_card, show_error
 
@@ -44,7 +45,7 @@ def _resolve(label: int) -> None:
 if message := st.session_state.pop("check_error", None):
     show_error(message)
 with st.container(border=True, key="check-card"):
-    sentence_card(view)
+    sentence_card(view, blur=preferences(db, actor).blur_sentences)
     st.markdown(f"**Why:** {item.reason}. Current label: **{safe_text(names.get(item.current_label, '—'))}**")
     if item.probs:
         st.caption("Model (out-of-fold): " + safe_text(" · ".join(f"{names[i]} {p:.2f}" for i, p in enumerate(item.probs))))

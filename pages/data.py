@@ -9,7 +9,7 @@ from core.errors import AppError
 from core.exporting import export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.permissions import Permission
-from core.projects import create_project
+from core.projects import MAX_CONTENT_NOTE, create_project, set_content_note, update_guidelines
 from ui import import_preview
 from ui.auth import require_actor
 from ui.common import current_project, get_db, get_settings, safe_text, show_error
@@ -19,7 +19,10 @@ db = get_db()
 settings = get_settings()
 project = current_project()
 
-tab_import, tab_export, tab_new = st.tabs(["Import", "Export", "New project"])
+CONTENT_NOTE_HELP = ("What the sentences contain (e.g. descriptions of violence), shown to everyone before "
+                     "they label this project, and again whenever it changes.")
+
+tab_import, tab_export, tab_project, tab_new = st.tabs(["Import", "Export", "This project", "New project"])
 
 with tab_new:
     with st.form("new-project"):
@@ -27,15 +30,39 @@ with tab_new:
         labels = st.text_input("Labels, in order, comma-separated", placeholder="other, physical violence", key="new_labels")
         fraction = st.slider("Share of sentences held out for testing", 0.05, 0.5, 0.2, 0.05)
         guidelines = st.text_area("Labelling guidelines (Markdown)")
+        content_note = st.text_area("Content note", key="new_content_note", max_chars=MAX_CONTENT_NOTE,
+                                    help=CONTENT_NOTE_HELP)
         if st.form_submit_button("Create project", type="primary"):
             try:
                 created = create_project(db, actor, name, labels.split(","), guidelines=guidelines,
-                                         test_fraction=fraction)
+                                         test_fraction=fraction, content_note=content_note)
             except AppError as error:
                 show_error(error)
             else:
                 st.session_state["project_id"] = created.id
                 st.rerun()
+
+
+with tab_project:
+    if project is None:
+        st.info("Create a project first (the **New project** tab).")
+    else:
+        with st.form(f"project-settings-{project.id}", border=False):
+            note = st.text_area("Content note", value=project.content_note, max_chars=MAX_CONTENT_NOTE,
+                                key=f"content_note-{project.id}", help=CONTENT_NOTE_HELP)
+            rules = st.text_area("Labelling guidelines (Markdown)", value=project.guidelines, height=200,
+                                 key=f"guidelines-{project.id}")
+            if st.form_submit_button("Save", type="primary"):
+                try:
+                    if note.strip() != project.content_note:
+                        set_content_note(db, actor, project.id, note)
+                    if rules != project.guidelines:
+                        update_guidelines(db, actor, project.id, rules)
+                except AppError as error:
+                    show_error(error)
+                else:
+                    st.toast("Saved.")
+                    st.rerun()
 
 
 def _read(upload, documents: bool, column_key: str, encoding: str | None = None):

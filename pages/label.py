@@ -7,12 +7,16 @@ from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
 from core.suggestions import suggestion_for
+from core.care import preferences
 from ui.auth import require_actor
+from ui.care import break_reminder, content_note_gate
 from ui.common import get_db, require_project, safe_text, sentence_card
 
 project = require_project()
 actor = require_actor()
 db = get_db()
+content_note_gate(actor, project)  # a project's content note comes before its first sentence
+blur = preferences(db, actor).blur_sentences
 
 with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_book:"):
     st.markdown(project.guidelines or "_No guidelines written for this project yet._")
@@ -122,8 +126,9 @@ def workbench() -> None:
         return
     st.session_state["current_id"] = view.id
 
+    break_reminder()
     with st.container(border=True, key="card"):
-        sentence_card(view)
+        sentence_card(view, blur=blur)
         current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
         st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.errors import AppError
 from core.labeling import get_sentence, save_label
+from core.care import preferences
 from core.permissions import Permission
 from core.review import AGREEMENT, SORTS, PredictionFilter, bulk_accept, count_bulk_accept, prediction_rows
 from ui.auth import require_actor
@@ -67,7 +68,7 @@ if selected:
     row = frame.iloc[selected[0]]
     view_sentence = get_sentence(db, int(row["id"]))
     with st.container(border=True, key="pred-detail"):
-        sentence_card(view_sentence)
+        sentence_card(view_sentence, blur=preferences(db, actor).blur_sentences)
         st.caption("Model: " + safe_text(" · ".join(f"{options[i]}: {p:.2f}" for i, p in enumerate(row["probs"]))))
         buttons = st.container(horizontal=True)
         predicted_value = int(row["predicted"])

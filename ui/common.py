@@ -90,14 +90,31 @@ _SENTENCE_STYLE = """<style>
 </style>"""
 
 
-def sentence_card(view) -> None:
-    """A sentence, large, between its dimmed neighbours from the same document (all escaped)."""
-    st.html(_SENTENCE_STYLE)  # app-defined CSS only; no user text goes through HTML
-    with st.container(key="context-before"):
-        for text in view.before:
-            st.markdown(safe_text(text))
-    with st.container(key="sentence"):
-        st.markdown(safe_text(view.text))
-    with st.container(key="context-after"):
-        for text in view.after:
-            st.markdown(safe_text(text))
+# Blurred until revealed (a moderator's choice, core/care.py): the text stays on the page, unreadable.
+_BLUR_STYLE = """<style>
+.st-key-blurred p { filter: blur(7px); user-select: none; }
+</style>"""
+REVEALED_KEY = "revealed_sentences"  # this tab's revealed sentence ids: view state
+
+
+def _reveal(sentence_id: int) -> None:
+    st.session_state.setdefault(REVEALED_KEY, set()).add(sentence_id)
+
+
+def sentence_card(view, blur: bool = False) -> None:
+    """A sentence, large, between its dimmed neighbours from the same document (all escaped); with
+    `blur`, blurred until the moderator presses Reveal (V; Streamlit keeps R for itself)."""
+    hidden = blur and view.id not in st.session_state.get(REVEALED_KEY, set())
+    st.html(_SENTENCE_STYLE + (_BLUR_STYLE if hidden else ""))  # app-defined CSS only; no user text
+    with st.container(key="blurred" if hidden else "shown"):
+        with st.container(key="context-before"):
+            for text in view.before:
+                st.markdown(safe_text(text))
+        with st.container(key="sentence"):
+            st.markdown(safe_text(view.text))
+        with st.container(key="context-after"):
+            for text in view.after:
+                st.markdown(safe_text(text))
+    if hidden:
+        st.button("Reveal", key=f"reveal-{view.id}", shortcut="V", icon=":material/visibility:",
+                  on_click=_reveal, args=(view.id,), help="Blurred because you chose so in the sidebar.")

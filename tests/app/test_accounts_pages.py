@@ -8,12 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.accounts import authenticate, disable_user
 from core.audit import audit_log
-from core.demo import DEMO_PROJECT_NAME
+from core.demo import DEMO_CONTENT_NOTE, DEMO_PROJECT_NAME
 from core.permissions import CLI_ACTOR
 from tests.app.conftest import PASSWORD, account
 from tests.conftest import ROOT
 from ui.auth import TOKEN_KEY
-from ui.common import get_db
+from ui.common import get_db, safe_text
 
 ADMIN_PAGES = ["label", "table", "check", "train", "predictions", "evaluation", "compare", "data", "users"]
 MODERATOR_PAGES = ["label", "table", "check", "predictions", "evaluation", "compare"]
@@ -61,6 +61,8 @@ def test_creating_the_first_admin_signs_in_to_the_demo_project(app_env, through_
     picker = at.sidebar.selectbox(key="project_select")
     assert picker.format_func(picker.value) == DEMO_PROJECT_NAME
     assert "Signed in as **Ada** · admin" in [c.value for c in at.sidebar.caption]
+    assert [m.value for m in at.markdown][:2] == ["#### Before you start", safe_text(DEMO_CONTENT_NOTE)]
+    at.button(key="content-note-ok").click().run()
     assert at.session_state["current_id"] is not None  # the Label page serves its first sentence
     assert authenticate(get_db(), "ada", PASSWORD).name == "Ada"
 

@@ -58,7 +58,7 @@ def test_table_page_shows_a_page_of_sentences(make_app):
 
 def test_data_page_renders_tabs_and_creates_project(make_app):
     at = make_app("pages/data.py")
-    assert [t.label for t in at.tabs] == ["Import", "Export", "New project"]
+    assert [t.label for t in at.tabs] == ["Import", "Export", "This project", "New project"]
     at.text_input(key="new_name").input("Second project")
     at.text_input(key="new_labels").input("keep, remove")
     next(b for b in at.button if b.label == "Create project").click().run()

@@ -116,6 +116,7 @@ LABEL_PAGE_READY = ".st-key-undo"
 # The sidebar's "Signed in as" block, drawn by the frame on every page once signed in.
 SIGNED_IN = ".st-key-signed-in"
 SIGN_IN_READY = ".st-key-sign-in-note"
+CONTENT_NOTE_READY = ".st-key-content-note-ok"
 E2E_PASSWORD = "e2e password, long enough"
 
 
@@ -154,6 +155,22 @@ def sign_in(page, url: str, name: str = "e2e", password: str = E2E_PASSWORD, rea
         if time.monotonic() > deadline:
             raise TimeoutError("the login cookie never arrived")
         page.wait_for_timeout(50)  # polling the browser's cookie jar, which has no event to wait on
+    read_the_content_note(page)
+
+
+def read_the_content_note(page) -> None:
+    """A project's content note comes before its first sentence, once per account: read it."""
+    from playwright.sync_api import expect
+
+    # Signing in lands on the Label page: its content note, its sentence, or a notice (no project, queue empty).
+    page.wait_for_selector(f"{CONTENT_NOTE_READY}, {LABEL_PAGE_READY}, [data-testid='stMain'] [data-testid='stAlert']",
+                           timeout=60_000)
+    wait_for_app_idle(page)
+    button = page.locator(".st-key-content-note-ok button")
+    if button.count():
+        button.first.click()
+        expect(page.locator(".st-key-content-note")).to_have_count(0)
+        wait_for_app_idle(page)
 
 
 def signed_in_page(page, server: "StreamlitServer", path: str = "", ready: str = SIGNED_IN,

@@ -9,6 +9,7 @@ from core.accounts import authenticate
 from core.config import Settings
 from core.db import open_database
 from tests.e2e.conftest import (
+    CONTENT_NOTE_READY,
     E2E_PASSWORD,
     LABEL_PAGE_READY,
     SIGN_IN_READY,
@@ -42,6 +43,11 @@ def test_first_start_creates_the_admin_then_reload_keeps_the_login_and_sign_out_
     field(page, "Password").fill(E2E_PASSWORD)
     field(page, "The same password again").fill(E2E_PASSWORD)
     page.get_by_role("button", name="Create the admin and sign in").click()
+    page.wait_for_selector(CONTENT_NOTE_READY, state="visible", timeout=60_000)
+    wait_for_app_idle(page)
+    expect(page.locator(".st-key-content-note")).to_contain_text("These posts describe abuse in relationships")
+    page.screenshot(path=str(test_output / "accounts-content-note.png"), full_page=True)
+    page.get_by_role("button", name="I have read this: start labelling").click()
     page.wait_for_selector(LABEL_PAGE_READY, state="visible", timeout=60_000)
     wait_for_app_idle(page)
     expect(page.locator(SIGNED_IN)).to_contain_text("Signed in as Ada · admin")
@@ -62,6 +68,17 @@ def test_first_start_creates_the_admin_then_reload_keeps_the_login_and_sign_out_
     page.wait_for_selector(LABEL_PAGE_READY, state="visible", timeout=60_000)
     wait_for_app_idle(page)
     expect(page.locator(SIGNED_IN)).to_contain_text("Signed in as Ada · admin")
+
+    # Care: sentences blurred until revealed, by choice, kept on the account.
+    page.get_by_text("Blur sentences until I reveal them").click()
+    expect(page.locator(".st-key-blurred .st-key-sentence")).to_be_visible()
+    wait_for_app_idle(page)
+    page.screenshot(path=str(test_output / "care-blurred-sentence.png"), full_page=True)
+    page.locator(".st-key-sentence").click()  # focus the page, not the switch
+    page.keyboard.press("v")
+    expect(page.locator(".st-key-blurred")).to_have_count(0)
+    expect(page.locator(".st-key-shown .st-key-sentence")).to_be_visible()
+    wait_for_app_idle(page)
 
     page.locator(SIGNED_IN).get_by_role("button", name="Sign out").click()
     page.wait_for_selector(SIGN_IN_READY, state="visible")

@@ -11,7 +11,7 @@ from core.exporting import export_project
 from core.importing import commit_import, parse_file
 from core.labeling import save_label, save_labels, sentence_table, undo_last
 from core.params import FAST_PRESET
-from core.projects import create_project, update_guidelines
+from core.projects import create_project, set_content_note, update_guidelines
 from core.review import PredictionFilter, bulk_accept, set_threshold
 from core.runs import cancel_run, list_runs, request_retrain, set_active
 from core.suggestions import resolve_check
@@ -41,6 +41,7 @@ def world(db, project):
 ADMIN_ONLY = {
     "create_project": lambda db, w, who: create_project(db, who, "new", ["a", "b"]),
     "update_guidelines": lambda db, w, who: update_guidelines(db, who, w["project"], "Be kind."),
+    "set_content_note": lambda db, w, who: set_content_note(db, who, w["project"], "Violence, described."),
     "create_demo_project": lambda db, w, who: create_demo_project(db, actor=who),
     "commit_import": lambda db, w, who: commit_import(db, who, w["project"], parse_file(b"One more.\n", "x.txt")),
     "export_project": lambda db, w, who: export_project(db, who, w["project"], "csv"),
