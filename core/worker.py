@@ -383,7 +383,8 @@ class TrainingWorker:
             return _Backend("torch", 1.0, note)
         left = self._sentences_without_prediction(run.id, scores)
         if wanted == "auto" and left < ONNX_PAYS_OFF_FROM:
-            # Exporting and checking cost ~4 s; torch scores ~370 sentences/s here, int8 ONNX ~3x that:
+            # Exporting and checking cost 5-10 s (bench/bench_scoring.py); torch scores 130-370 sentences/s
+            # here and int8 ONNX ~3x that, so
             # below ~2,000 sentences torch is done first. The export follows once the worker is idle.
             return _Backend("torch", 1.0, f"torch ({left:,} sentences to score: an ONNX export would cost "
                                           "more than it saves; exported after the run)")
