@@ -46,6 +46,9 @@ def open_streamlit_session(port: int, timeout: float = 60.0) -> None:
         while time.monotonic() < deadline:
             message = ForwardMsg()
             message.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if message.WhichOneof("type") == "script_finished":
+            # A run that ends early for a rerun (app.py's first request switches Streamlit to its
+            # st.navigation mode and reruns) is followed by the real one: read on, as a browser does.
+            if message.WhichOneof("type") == "script_finished" and \
+                    message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
                 return
     raise TimeoutError(f"app.py did not finish a run within {timeout}s")

@@ -39,7 +39,8 @@ def test_train_wait_in_process_prints_progress_lines_and_the_json_result_only(se
     assert 1 < total <= 8
     # The last step shows: under fine-tuning, or under the next phase when that began between two polls.
     assert any(re.fullmatch(rf"v1 [a-z -]+: step {total}/{total}", line) for line in lines)
-    assert any(re.fullmatch(rf"v1 fine-tuning the sentence encoder: step [3-9]/{total}, ETA \d+ s", line) for line in lines)
+    # An ETA line needs a poll between step 3 and the last step, which a 5-step run may not give:
+    # its format is held by PROGRESS below, its value by tests/integration/test_cli_runs.py.
     # Nothing but our progress lines: no bars, no trainer log dicts, no "random weights" notice.
     assert [line for line in lines if not PROGRESS.fullmatch(line)] == []
     for noise in ("Warning", "weights", "it/s", "%|", "{'"):
