@@ -425,9 +425,10 @@ class TrainingWorker:
         for run_id, model_dir, sha in candidates:
             try:
                 backend = self._export_and_choose(run_id, model_dir, sha)
-            except AppError as error:  # the version keeps scoring with torch
-                log.warning("run %s: ONNX export skipped: %s", run_id, error)
-                self._update_run(run_id, scoring_note=f"torch (ONNX export failed: {error})")
+            except Exception as error:  # any failure (a full disk, an exporter error): the version keeps
+                # scoring with torch, the note stops the retry, and the worker goes on serving runs
+                log.exception("run %s: ONNX export skipped", run_id)
+                self._update_run(run_id, scoring_note=f"torch (ONNX export failed: {_plain_error(error)})")
                 continue
             self._update_run(run_id, scoring_backend=backend.name, backend_agreement=backend.agreement,
                              scoring_note=backend.note)

@@ -228,3 +228,28 @@ def test_scoring_every_sentence_resumes_after_kill_9_where_it_stopped(settings, 
         assert session.query(Prediction).filter(Prediction.run_id == run.id).count() == total
     assert done.status == RunStatus.succeeded and done.is_active and (done.scored, done.score_total) == (total, total)
     assert successor.resume_scoring_if_due() == []
+
+
+def test_a_failed_export_after_the_run_keeps_torch_and_the_worker_serving(settings, db, project, monkeypatch):
+    from sqlalchemy import update
+
+    from db.models import TrainingRun
+
+    make_labelled_project(db, project)
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
+    worker = _claimed(settings, db, run.id, FakeFactory())
+    assert worker.execute(run.id) == RunStatus.succeeded
+    with db.write() as session:  # as a small project's SetFit version is left: torch now, ONNX once idle
+        session.execute(update(TrainingRun).where(TrainingRun.id == run.id).values(
+            scoring_note="torch (25 sentences to score: an ONNX export would cost more than it saves; "
+                         "exported after the run)"))
+
+    def broken(*args):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(worker, "_export_and_choose", broken)
+    assert worker.export_deferred_if_due() == []  # no exception escapes into the worker's loop
+    done = get_run(db, run.id)
+    assert done.scoring_backend == "torch" and done.scoring_note.startswith("torch (ONNX export failed: ")
+    assert "exporter crashed" in done.scoring_note
+    assert worker.export_deferred_if_due() == []  # not retried every idle second
