@@ -49,7 +49,8 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
     }
     if admin:
         pages["Data"] = [st.Page("pages/data.py", title="Import & export", icon=":material/upload_file:")]
-        pages["Team"] = [st.Page("pages/users.py", title="Users & audit log", icon=":material/group:")]
+        pages["Team"] = [st.Page("pages/team.py", title="Assignments & agreement", icon=":material/groups:"),
+                         st.Page("pages/users.py", title="Users & audit log", icon=":material/group:")]
     return pages
 
 

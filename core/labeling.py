@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from core.assignments import assigned_to_anyone, pending_for
 from core.errors import InvalidInput, NotFound
 from core.permissions import Actor, Permission, require
 from db.engine import Database
@@ -199,6 +200,23 @@ def _apply_filter(stmt, project_id: int, queue_filter: QueueFilter):
     return stmt
 
 
+def _queues(project_id: int, queue_filter: QueueFilter, annotator: str | None) -> list:
+    """The WHERE clauses of the queue, in the order they are served.
+
+    With an `annotator`, the unlabelled queue serves their own pending assignments first (labelled by
+    someone else or not: a double is labelled blind), then unlabelled sentences nobody is assigned;
+    sentences assigned to others are theirs. Other views leave out the annotator's pending assignments,
+    whose labels (someone else's) they must not see yet."""
+    plain = _apply_filter(select(Sentence.id), project_id, queue_filter).whereclause
+    if annotator is None:
+        return [plain]
+    if queue_filter.unlabelled_only:
+        own = _apply_filter(select(Sentence.id), project_id,
+                            QueueFilter(unlabelled_only=False, search=queue_filter.search)).whereclause
+        return [and_(own, pending_for(annotator)), and_(plain, ~assigned_to_anyone())]
+    return [and_(plain, ~pending_for(annotator))]
+
+
 def next_sentence(
     db: Database,
     project_id: int,
@@ -206,41 +224,59 @@ def next_sentence(
     order: str = "document",
     queue_filter: QueueFilter = QueueFilter(),
     exclude_ids: Collection[int] = (),
+    annotator: str | None = None,
 ) -> SentenceView | None:
-    """The next sentence the queue serves, or None when the queue is empty."""
+    """The next sentence the queue serves, or None when the queue is empty. With `annotator` (the person
+    labelling), their assignments come first and what they see of a pending assignment is blind."""
     if order not in QUEUE_ORDERS:
         raise InvalidInput(f"Unknown queue order {order!r}; use one of {QUEUE_ORDERS}.")
-    stmt = _apply_filter(select(Sentence.id), project_id, queue_filter)
-    if exclude_ids:
-        stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
-    if order == "document":
-        stmt = stmt.order_by(Sentence.doc_id, Sentence.position, Sentence.id)
-    elif order == "shuffled":
-        stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)
-    else:
-        # Precomputed by the worker (core/suggestions.py); sentences it has not ranked yet come last.
-        stmt = stmt.outerjoin(Suggestion, Suggestion.sentence_id == Sentence.id).order_by(
-            Suggestion.rank.is_(None), Suggestion.rank, Sentence.shuffle_key, Sentence.id)
     with db.read() as session:
-        sentence_id = session.scalar(stmt.limit(1))
-    return None if sentence_id is None else get_sentence(db, sentence_id)
+        sentence_id = None
+        for where in _queues(project_id, queue_filter, annotator):
+            stmt = select(Sentence.id).where(where)
+            if exclude_ids:
+                stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
+            if order == "document":
+                stmt = stmt.order_by(Sentence.doc_id, Sentence.position, Sentence.id)
+            elif order == "shuffled":
+                stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)
+            else:
+                # Precomputed by the worker (core/suggestions.py); sentences it has not ranked yet come last.
+                stmt = stmt.outerjoin(Suggestion, Suggestion.sentence_id == Sentence.id).order_by(
+                    Suggestion.rank.is_(None), Suggestion.rank, Sentence.shuffle_key, Sentence.id)
+            sentence_id = session.scalar(stmt.limit(1))
+            if sentence_id is not None:
+                break
+    return None if sentence_id is None else get_sentence(db, sentence_id, viewer=annotator)
 
 
-def count_queue(db: Database, project_id: int, queue_filter: QueueFilter, exclude_ids: Collection[int] = ()) -> int:
-    stmt = _apply_filter(select(func.count()).select_from(Sentence), project_id, queue_filter)
-    if exclude_ids:
-        stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
+def count_queue(db: Database, project_id: int, queue_filter: QueueFilter, exclude_ids: Collection[int] = (),
+                annotator: str | None = None) -> int:
+    total = 0
     with db.read() as session:
-        return int(session.scalar(stmt) or 0)
+        for where in _queues(project_id, queue_filter, annotator):
+            stmt = select(func.count()).select_from(Sentence).where(where)
+            if exclude_ids:
+                stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
+            total += int(session.scalar(stmt) or 0)
+    return total
 
 
-def get_sentence(db: Database, sentence_id: int, context: int = 2) -> SentenceView:
-    """A sentence with up to `context` neighbours either side from the same document."""
+def is_pending_for(session, sentence_id: int, annotator: str | None) -> bool:
+    if annotator is None:
+        return False
+    return session.scalar(select(Sentence.id).where(Sentence.id == sentence_id, pending_for(annotator))) is not None
+
+
+def get_sentence(db: Database, sentence_id: int, context: int = 2, viewer: str | None = None) -> SentenceView:
+    """A sentence with up to `context` neighbours either side from the same document. Seen by a `viewer`
+    it is assigned to and who has not labelled it yet, it is blind: no label, labeller or note."""
     sentence_id = int(sentence_id)
     with db.read() as session:
         s = session.get(Sentence, sentence_id)
         if s is None:
             raise NotFound(f"Sentence {sentence_id} no longer exists.")
+        blind = is_pending_for(session, s.id, viewer)
         before: list[str] = []
         after: list[str] = []
         if s.doc_id:
@@ -260,6 +296,12 @@ def get_sentence(db: Database, sentence_id: int, context: int = 2) -> SentenceVi
         note = session.scalar(
             select(Annotation.note).where(Annotation.sentence_id == s.id).order_by(Annotation.id.desc()).limit(1)
         )
+        if blind:
+            return SentenceView(
+                id=s.id, project_id=s.project_id, text=s.text, doc_id=s.doc_id, position=s.position,
+                split=s.split.value, label=None, unsure=False, labelled_by=None, note="",
+                before=tuple(before), after=tuple(after),
+            )
         return SentenceView(
             id=s.id, project_id=s.project_id, text=s.text, doc_id=s.doc_id, position=s.position,
             split=s.split.value, label=s.label, unsure=s.unsure, labelled_by=s.labelled_by,
@@ -277,11 +319,18 @@ def sentence_table(
     split: str | None = None,
     offset: int = 0,
     limit: int = 100,
+    viewer: str | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """One page of sentences for table mode, filtered and paged in SQL; returns (page, total matching)."""
+    """One page of sentences for table mode, filtered and paged in SQL; returns (page, total matching).
+
+    For a `viewer`, their pending assignments show no label (a double is labelled blind) and do not match
+    a label filter."""
     queue_filter = QueueFilter(unlabelled_only=unlabelled_only, label=label, search=search)
     base = _apply_filter(select(Sentence), project_id, queue_filter)
     count_stmt = _apply_filter(select(func.count()).select_from(Sentence), project_id, queue_filter)
+    if viewer is not None and label is not None:
+        base = base.where(~pending_for(viewer))
+        count_stmt = count_stmt.where(~pending_for(viewer))
     if split:
         base = base.where(Sentence.split == Split(split))
         count_stmt = count_stmt.where(Sentence.split == Split(split))
@@ -290,10 +339,14 @@ def sentence_table(
         rows = session.scalars(
             base.order_by(Sentence.doc_id, Sentence.position, Sentence.id).offset(offset).limit(limit)
         ).all()
+        blind: set[int] = set()
+        if viewer is not None and rows:
+            blind = set(session.scalars(select(Sentence.id).where(Sentence.id.in_([s.id for s in rows]),
+                                                                  pending_for(viewer))))
         frame = pd.DataFrame(
             [
-                {"id": s.id, "text": s.text, "label": s.label, "split": s.split.value,
-                 "document": s.doc_id, "labelled_by": s.labelled_by or ""}
+                {"id": s.id, "text": s.text, "label": None if s.id in blind else s.label, "split": s.split.value,
+                 "document": s.doc_id, "labelled_by": "" if s.id in blind else (s.labelled_by or "")}
                 for s in rows
             ],
             columns=["id", "text", "label", "split", "document", "labelled_by"],
@@ -301,13 +354,13 @@ def sentence_table(
     return frame, total
 
 
-def label_conflicts(db: Database, project_id: int) -> list[int]:
-    """Sentences whose annotators' latest labels disagree (two moderators, two answers), until a
-    moderator settles it from the check queue."""
+def conflicted_sentence_ids(session: Session, project_id: int) -> list[int]:
+    """Sentences whose annotators' latest labels disagree (two moderators, two answers), until an admin
+    adjudicates (or, before adjudication existed, someone settled it from the check queue)."""
     latest = (
         select(Annotation.sentence_id, Annotation.annotator, func.max(Annotation.id).label("last_id"))
         .join(Sentence, Sentence.id == Annotation.sentence_id)
-        .where(Sentence.project_id == project_id)
+        .where(Sentence.project_id == project_id, Annotation.source != AnnotationSource.adjudication)
         .group_by(Annotation.sentence_id, Annotation.annotator)
         .subquery()
     )
@@ -316,15 +369,21 @@ def label_conflicts(db: Database, project_id: int) -> list[int]:
         .group_by(Annotation.sentence_id)
         .subquery()
     )
-    checked = select(newest.c.sentence_id).join(Annotation, Annotation.id == newest.c.newest_id).where(
-        Annotation.source == AnnotationSource.check
+    settled = select(newest.c.sentence_id).join(Annotation, Annotation.id == newest.c.newest_id).where(
+        Annotation.source.in_([AnnotationSource.check, AnnotationSource.adjudication])
     )
     stmt = (
         select(latest.c.sentence_id)
         .join(Annotation, Annotation.id == latest.c.last_id)
-        .where(Annotation.label.is_not(None), latest.c.sentence_id.not_in(checked))
+        .where(Annotation.label.is_not(None), latest.c.sentence_id.not_in(settled))
         .group_by(latest.c.sentence_id)
         .having(func.count(func.distinct(Annotation.label)) > 1)
+        .order_by(latest.c.sentence_id)
     )
+    return list(session.scalars(stmt))
+
+
+def label_conflicts(db: Database, project_id: int) -> list[int]:
+    """Sentences whose moderators disagree and no admin has adjudicated yet (see conflicted_sentence_ids)."""
     with db.read() as session:
-        return list(session.scalars(stmt))
+        return conflicted_sentence_ids(session, project_id)

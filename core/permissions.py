@@ -30,6 +30,9 @@ class Permission(str, enum.Enum):
     set_threshold = "set a model's threshold"
     bulk_accept = "accept predictions in bulk"
     manage_users = "manage accounts"
+    assign_work = "assign sentences to moderators"
+    adjudicate = "adjudicate a disagreement between moderators"
+    read_team_stats = "see the team's agreement and per-moderator figures"
     read_audit_log = "read the audit log"
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import record
 from core.classifier import RunCancelled
+from core.labeling import conflicted_sentence_ids
 from core.errors import InvalidInput, NothingChanged, NotFound, RunAlreadyActive, TrainingRefused
 from core.params import TrainingParams
 from core.permissions import Actor, Permission, require
@@ -130,6 +131,7 @@ def _info(run: TrainingRun, active_run_id: int | None) -> RunInfo:
 class Snapshot:
     rows: list[tuple[int, int, str]]  # (sentence id, label, split)
     digest: str
+    disputed: int = 0  # labelled sentences left out: moderators disagree and no admin has adjudicated
 
     @property
     def n_train(self) -> int:
@@ -141,6 +143,9 @@ class Snapshot:
 
 
 def take_snapshot(session, project_id: int) -> Snapshot:
+    """The labels a run trains and tests on: every labelled sentence but those whose moderators disagree
+    and wait for an admin's decision (whichever label came last would otherwise win)."""
+    disputed = set(conflicted_sentence_ids(session, project_id))
     rows = [
         (sid, label, split.value)
         for sid, label, split in session.execute(
@@ -148,9 +153,10 @@ def take_snapshot(session, project_id: int) -> Snapshot:
             .where(Sentence.project_id == project_id, Sentence.label.is_not(None))
             .order_by(Sentence.id)
         )
+        if sid not in disputed
     ]
     digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-    return Snapshot(rows, digest)
+    return Snapshot(rows, digest, len(disputed))
 
 
 def check_trainable(snapshot: Snapshot, label_names: dict[int, str]) -> None:
@@ -236,6 +242,7 @@ def request_retrain(
         record(session, actor,
                AuditAction.training_queued if kind == RunKind.train else AuditAction.learning_curve_queued,
                f"version {version}, preset {preset}, {snapshot.n_train} train / {snapshot.n_test} test labels"
+               + (f", {snapshot.disputed} disputed left out" if snapshot.disputed else "")
                + (", forced" if force else ""), project_id)
         return _info(run, project.active_run_id)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from core.active import out_of_fold_probs, rank_useful, suspect_labels
 from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
-from core.labeling import label_conflicts, save_label
+from core.labeling import conflicted_sentence_ids, save_label
 from core.permissions import Actor, Permission, require
 from core.learning_curve import learning_curve_points  # noqa: F401  (pages/train.py reads it from here)
 from db.engine import Database
@@ -262,10 +262,29 @@ class CheckItem:
     score: float
     probs: list[float]
     reason: str  # "suspected label error" or "moderators disagree"
+    votes: tuple[tuple[str, int], ...] = ()  # for a disagreement: each moderator's latest label
 
 
-def check_queue(db: Database, project_id: int) -> list[CheckItem]:
-    """Suspects (most likely wrong first) whose label has not changed since, then label conflicts."""
+DISAGREE = "moderators disagree"
+
+
+def _votes(session, sentence_id: int) -> tuple[tuple[str, int], ...]:
+    """Each annotator's latest label of a sentence (undone labels and adjudications left out)."""
+    latest = (select(Annotation.annotator, func.max(Annotation.id).label("last_id"))
+              .where(Annotation.sentence_id == sentence_id, Annotation.source != AnnotationSource.adjudication)
+              .group_by(Annotation.annotator).subquery())
+    rows = session.execute(select(latest.c.annotator, Annotation.label)
+                           .join(Annotation, Annotation.id == latest.c.last_id)
+                           .where(Annotation.label.is_not(None)).order_by(latest.c.annotator)).all()
+    return tuple((annotator, int(label)) for annotator, label in rows)
+
+
+def check_queue(db: Database, project_id: int, actor: Actor | None = None) -> list[CheckItem]:
+    """Suspects (most likely wrong first) whose label has not changed since, then label conflicts.
+
+    Conflicts are for whoever may adjudicate them (admins; `actor` None: the CLI), with each moderator's
+    label (`votes`): a moderator would otherwise see a colleague's label on a sentence that may still
+    wait in their own blind queue. A conflict that is also a suspect stays a suspect item."""
     items: list[CheckItem] = []
     with db.read() as session:
         rows = session.execute(
@@ -274,21 +293,39 @@ def check_queue(db: Database, project_id: int) -> list[CheckItem]:
             .where(Suspect.project_id == project_id, Sentence.label == Suspect.given_label)
             .order_by(Suspect.score.desc())
         ).all()
+        conflicts = conflicted_sentence_ids(session, project_id)
+        may_adjudicate = actor is None or actor.may(Permission.adjudicate)
         for sid, text, label, suggested, score, probs in rows:
-            items.append(CheckItem(sid, text, label, suggested, score, json.loads(probs), "suspected label error"))
+            votes = _votes(session, sid) if sid in conflicts and may_adjudicate else ()
+            items.append(CheckItem(sid, text, label, suggested, score, json.loads(probs), "suspected label error",
+                                   votes))
+        if not may_adjudicate:
+            return items
         seen = {item.sentence_id for item in items}
-        for sid in label_conflicts(db, project_id):
+        for sid in conflicts:
             if sid in seen:
                 continue
             text, label = session.execute(select(Sentence.text, Sentence.label).where(Sentence.id == sid)).one()
-            items.append(CheckItem(sid, text, label, None, 0.0, [], "moderators disagree"))
+            items.append(CheckItem(sid, text, label, None, 0.0, [], DISAGREE, _votes(session, sid)))
     return items
 
 
 def resolve_check(db: Database, actor: Actor, sentence_id: int, label: int) -> None:
-    """Keep or change a checked label (recorded under the actor's name); either way it leaves the check queue."""
-    require(actor, Permission.check)
-    save_label(db, actor, sentence_id, label, source=AnnotationSource.check, note="checked")
+    """Keep or change a checked label (recorded under the actor's name); either way it leaves the check queue.
+
+    On a disagreement between moderators this is an adjudication: admins only, recorded as such, and
+    the label training uses from then on. Raises PermissionDenied, NotFound, InvalidInput."""
+    with db.read() as session:
+        sentence = session.get(Sentence, int(sentence_id))
+        disputed = sentence is not None and int(sentence_id) in conflicted_sentence_ids(session, sentence.project_id)
+        suspect = session.get(Suspect, (sentence.project_id, int(sentence_id))) is not None if sentence else False
+    if disputed and actor.may(Permission.adjudicate):
+        save_label(db, actor, sentence_id, label, source=AnnotationSource.adjudication, note="adjudicated")
+    elif disputed and not suspect:
+        require(actor, Permission.adjudicate)
+    else:
+        # A suspected error settled by a moderator: as before adjudication existed, this settles it.
+        require(actor, Permission.check)
+        save_label(db, actor, sentence_id, label, source=AnnotationSource.check, note="checked")
     with db.write() as session:
         session.execute(delete(Suspect).where(Suspect.sentence_id == sentence_id))
-

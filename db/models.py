@@ -58,7 +58,8 @@ class AnnotationSource(str, enum.Enum):
     imported = "import"  # a file import
     review = "review"  # a moderator correcting a model's prediction
     bulk_accept = "bulk-accept"  # the model's labels accepted above a confidence
-    check = "check"  # settled from the check queue (suspected errors, disagreements)
+    check = "check"  # settled from the check queue (a suspected label error)
+    adjudication = "adjudication"  # an admin's decision on a disagreement: the label training uses
     undo = "undo"  # takes back the act named in `reverts_id`
 
 
@@ -77,6 +78,8 @@ class Project(Base):
     # Shown before anyone labels: what kind of text this project holds (care for the people reading it).
     content_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     test_fraction: Mapped[float] = mapped_column(Float, default=0.2)
+    # Share of assigned sentences served blind to two moderators (core/assignments.py); 0 = one each.
+    overlap_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     shuffle_seed: Mapped[int] = mapped_column(Integer, default=42)
     # use_alter: runs point at projects and a project points at its active run.
     active_run_id: Mapped[int | None] = mapped_column(
@@ -353,6 +356,8 @@ class AuditAction(str, enum.Enum):
     threshold_set = "threshold set"
     bulk_accepted = "predictions accepted in bulk"
     content_note_updated = "content note updated"
+    work_assigned = "work assigned"
+    role_changed = "role changed"
 
 
 class AuditEntry(Base):
@@ -377,3 +382,16 @@ class ContentNoteAck(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     note_hash: Mapped[str] = mapped_column(String(64))
     acknowledged_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Assignment(Base):
+    """A sentence a moderator is asked to label (core/assignments.py). Two rows for one sentence make it
+    a blind double: each of the two sees the sentence without the other's label."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_queue", "project_id", "annotator", "sentence_id"),)
+
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(100), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

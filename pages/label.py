@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.assignments import moderator_work
 from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
@@ -19,7 +20,7 @@ content_note_gate(actor, project)  # a project's content note comes before its f
 blur = preferences(db, actor).blur_sentences
 
 with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_book:"):
-    st.markdown(project.guidelines or "_No guidelines written for this project yet._")
+    st.text(project.guidelines or "No guidelines written for this project yet.")  # plain text, never Markdown
 
 names = {label.value: label.name for label in project.labels}
 show_options = ["unlabelled", "unsure"] + [f"label:{v}" for v in names]
@@ -108,14 +109,20 @@ def workbench() -> None:
     if message := st.session_state.pop("flash_error", None):
         st.error(safe_text(message), icon=":material/error:")
     current_id = st.session_state.get("current_id")
-    view = get_sentence(db, current_id) if current_id is not None else next_sentence(
-        db, project.id, order=order, queue_filter=queue_filter, exclude_ids=st.session_state["seen"]
+    # As this moderator sees it: their assignments first, a blind double without a colleague's label.
+    view = get_sentence(db, current_id, viewer=actor.name) if current_id is not None else next_sentence(
+        db, project.id, order=order, queue_filter=queue_filter, exclude_ids=st.session_state["seen"],
+        annotator=actor.name,
     )
     stats = project_stats(db, project.id)
     progress = stats.labelled / stats.total if stats.total else 0.0
-    st.progress(progress, text=f"{stats.labelled} / {stats.total} labelled · " + " · ".join(
+    st.progress(progress, text=safe_text(f"{stats.labelled} / {stats.total} labelled · " + " · ".join(
         f"{names[v]}: {stats.per_label.get(v, 0)}" for v in names) + " · " + " · ".join(
-        f"{split}: {lab}/{tot}" for split, (lab, tot) in stats.per_split.items()))
+        f"{split}: {lab}/{tot}" for split, (lab, tot) in stats.per_split.items())))
+    mine = next((w for w in moderator_work(db, project.id) if w.annotator == actor.name), None)
+    if mine is not None:
+        st.caption(f"Your assignments: {mine.done} of {mine.assigned} labelled, {mine.pending} to go "
+                   "(served first; some are labelled by a colleague too, blind)")
 
     if view is None:
         st.success("Nothing left in this queue. Pick another view above, or train a model.",
@@ -141,7 +148,7 @@ def workbench() -> None:
     highlighted = view.label if view.label is not None else (suggestion.label if suggestion else None)
     with st.container(horizontal=True, key="label-buttons"):
         for value, name in names.items():
-            st.button(f"{name}", key=f"label-{value}", shortcut=str(value + 1), on_click=_on_label,
+            st.button(safe_text(name), key=f"label-{value}", shortcut=str(value + 1), on_click=_on_label,
                       args=(value,), type="primary" if highlighted == value else "secondary")
         if suggestion is not None and view.label is None:
             st.button("Accept suggestion", key="accept-suggestion", shortcut="A", on_click=_on_label,

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 from ui.auth import TOKEN_KEY
 from ui.common import get_db, safe_text
 
-ADMIN_PAGES = ["label", "table", "check", "train", "predictions", "evaluation", "compare", "data", "users"]
+ADMIN_PAGES = ["label", "table", "check", "train", "predictions", "evaluation", "compare", "data", "team", "users"]
 MODERATOR_PAGES = ["label", "table", "check", "predictions", "evaluation", "compare"]
 
 
@@ -130,14 +130,15 @@ def test_five_wrong_passwords_lock_the_name_for_a_while(app_env, through_the_fra
 def test_a_moderator_s_navigation_lacks_train_import_and_users(make_app, through_the_frame):
     at = make_app(user="sam", role="moderator")
     assert registered_pages(at) == MODERATOR_PAGES
-    for page in ("pages/train.py", "pages/data.py", "pages/users.py"):
+    for page in ("pages/train.py", "pages/data.py", "pages/team.py", "pages/users.py"):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(page)
     assert "Signed in as **sam** · moderator" in [c.value for c in at.sidebar.caption]
 
 
 @pytest.mark.parametrize("page, permission", [
-    ("pages/train.py", "train models"), ("pages/data.py", "import files"), ("pages/users.py", "manage accounts")])
+    ("pages/train.py", "train models"), ("pages/data.py", "import files"), ("pages/users.py", "manage accounts"),
+    ("pages/team.py", "assign sentences to moderators")])
 def test_an_admin_page_run_for_a_moderator_refuses_to_render(make_app, page, permission):
     # The navigation never runs these for a moderator (above, and by URL in the browser test); should
     # one run anyway (AppTest runs a page file alone from its second run on), it shows only a refusal.

@@ -16,7 +16,7 @@ from ui.auth import TOKEN_KEY
 from ui.common import get_db
 
 pages = ["pages/label.py", "pages/table.py", "pages/check.py", "pages/train.py", "pages/predictions.py",
-         "pages/evaluation.py", "pages/compare.py", "pages/data.py", "pages/users.py"]
+         "pages/evaluation.py", "pages/compare.py", "pages/data.py", "pages/team.py", "pages/users.py"]
 at = AppTest.from_file("app.py", default_timeout=60)
 at.run()  # signed out: the first-admin page
 assert not at.exception, at.exception

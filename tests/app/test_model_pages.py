@@ -174,9 +174,12 @@ def test_check_labels_page_keeps_or_changes(make_app):
     save_label(db, moderator("cleo"), sentence_id, 0)
     at.switch_page("pages/check.py").run()
     assert any("moderators disagree" in m.value for m in at.markdown)
-    at.button(key="check-keep").click().run()
+    assert any("ben: physical violence · cleo: other" in c.value.replace("\\", "") for c in at.caption)
+    assert at.button(key="check-label-0").label.replace("\\", "") == "Decide: other"
+    at.button(key="check-label-0").click().run()  # the admin adjudicates
     assert not at.exception
     assert check_queue(db, project.id) == []
+    assert (history(db, sentence_id)[-1].source, history(db, sentence_id)[-1].label) == ("adjudication", 0)
     assert any("Nothing to check" in s.value for s in at.success)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import PermissionDenied
 from core.labeling import QueueFilter, label_conflicts, next_sentence, save_label, sentence_table
 from core.suggestions import (
     REFRESH_EVERY,
@@ -93,7 +94,9 @@ def test_suspects_and_conflicts_fill_the_check_queue_until_resolved(db, project)
     assert other in [i.sentence_id for i in check_queue(db, project.id) if i.reason == "moderators disagree"]
 
     resolve_check(db, moderator("reviewer"), data.ids[flipped], 1)
-    resolve_check(db, moderator("reviewer"), other, 0)
+    with pytest.raises(PermissionDenied, match="adjudicate"):
+        resolve_check(db, moderator("reviewer"), other, 0)  # a disagreement is an admin's to decide
+    resolve_check(db, ADMIN, other, 0)
     remaining = [i.sentence_id for i in check_queue(db, project.id)]
     assert data.ids[flipped] not in remaining and other not in remaining
     assert label_conflicts(db, project.id) == []
