@@ -191,6 +191,27 @@ def reset_password(db: Database, actor: Actor, name: str, password: str) -> User
         return _info(user)
 
 
+def set_role(db: Database, actor: Actor, name: str, role: Role | str) -> UserInfo:
+    """Make an account an admin or a moderator. Its open sessions end, so the new role (and its
+    navigation) applies from its next sign-in. The last enabled admin, and you yourself, stay admin."""
+    require(actor, Permission.manage_users)
+    role = _role(role)
+    with db.write() as session:
+        user = _user(session, name)
+        if user.role == role:
+            return _info(user)
+        if user.name_key == name_key(actor.name):
+            raise InvalidInput("You cannot change your own role; ask another admin.")
+        if user.role == Role.admin and not user.disabled and _enabled_admins(session) <= 1:
+            raise InvalidInput(f"{user.name} is the only admin left; make another admin first.")
+        before = user.role
+        user.role = role
+        ended = end_sessions(session, user.id, "role changed")
+        record(session, actor, AuditAction.role_changed,
+               f"{user.name}: {before.value} -> {role.value} ({ended} open session(s) ended)")
+        return _info(user)
+
+
 @cache
 def _dummy_hash() -> str:
     return _hasher.hash("not a password anyone has")

@@ -600,13 +600,22 @@ def cmd_users_reset_password(args: argparse.Namespace, settings: Settings, db: D
     return 0
 
 
+def cmd_users_set_role(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.accounts import set_role
+
+    user = set_role(db, CLI_ACTOR, args.name, args.role)
+    print(f"{user.name!r} is now {'an' if user.role.value == 'admin' else 'a'} {user.role.value}; "
+          "its open sessions have ended")
+    return 0
+
+
 @command("users")
 def cmd_users(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     return args.users_command(args, settings, db)
 
 
 def _account_parsers(sub: argparse._SubParsersAction) -> None:
-    users = sub.add_parser("users", help="accounts: add, list, disable, enable, reset-password")
+    users = sub.add_parser("users", help="accounts: add, list, disable, enable, reset-password, set-role")
     actions = users.add_subparsers(dest="users_action", required=True, metavar="ACTION")
 
     p = actions.add_parser("add", help="create an account (the password is asked for, twice)")
@@ -632,5 +641,65 @@ def _account_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     p.set_defaults(users_command=cmd_users_reset_password)
 
+    p = actions.add_parser("set-role", help="make an account an admin or a moderator (ends its open sessions)")
+    p.add_argument("name")
+    p.add_argument("role", choices=["admin", "moderator"])
+    p.set_defaults(users_command=cmd_users_set_role)
+
+
+@command("assign")
+def cmd_assign(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.assignments import assign_work
+    from core.projects import get_project
+
+    project = get_project(db, args.project)
+    summary = assign_work(db, CLI_ACTOR, project.id, args.moderators.split(","), args.overlap, seed=args.seed)
+    each = ", ".join(f"{name} {n}" for name, n in summary.per_moderator.items())
+    print(f"assigned {summary.assigned} sentences, {summary.doubled} of them to two moderators (blind): {each}")
+    return 0
+
+
+@command("agreement")
+def cmd_agreement(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.agreement import moderator_stats, project_agreement
+    from core.projects import get_project
+
+    project = get_project(db, args.project)
+    result = project_agreement(db, CLI_ACTOR, project.id)
+    stats = moderator_stats(db, CLI_ACTOR, project.id)
+
+    def interval(e) -> dict:  # noqa: ANN001 - an Estimate
+        return {"value": e.value, "low": e.low, "high": e.high, "why": e.why}
+
+    if args.json:
+        _print_json({
+            "sentences": result.n_items, "disagreements": result.n_disagree, "annotators": list(result.annotators),
+            "krippendorff_alpha": interval(result.alpha),
+            "pairs": [{"a": p.a, "b": p.b, "sentences": p.n_items, "agree": p.n_agree, "cohen_kappa": interval(p.kappa)}
+                      for p in result.pairs],
+            "moderators": [{"name": s.annotator, "labels": s.labels, "seconds_per_label": s.seconds_per_label,
+                            "unsure_share": s.unsure_share, "adjudicated": s.adjudicated,
+                            "agree_with_adjudicated": s.agree_with_adjudicated} for s in stats],
+        })
+        return 0
+    print(f"{result.n_items} sentences labelled by two or more, {result.n_disagree} disagreements; "
+          f"Krippendorff's alpha {result.alpha} (95% bootstrap interval)")
+    for p in result.pairs:
+        print(f"  {p.a} / {p.b}: {p.n_items} sentences, {p.n_agree} agree, Cohen's kappa {p.kappa}")
+    return 0
+
+
+def _team_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("assign", help="assign unassigned sentences to moderators, a share of them to two (blind)")
+    p.add_argument("--project", required=True)
+    p.add_argument("--moderators", required=True, help="comma-separated account names")
+    p.add_argument("--overlap", type=float, default=0.0, help="share labelled by two moderators, 0 to 1 (e.g. 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("agreement", help="Krippendorff's alpha and pairwise Cohen's kappa, with 95%% intervals")
+    p.add_argument("--project", required=True)
+    p.add_argument("--json", action="store_true")
+
 
 _EXTENSIONS.append(_account_parsers)
+_EXTENSIONS.append(_team_parsers)
