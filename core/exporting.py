@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -16,6 +17,10 @@ from db.engine import Database
 from db.models import Annotation, AuditAction, Sentence
 
 EXPORT_FORMATS = ("csv", "jsonl", "training")
+# What a downloaded file holds, in its name. Names are built from ids, versions and these words only:
+# a project's or an uploaded file's name is user text, and a browser or a shell would read it as a path.
+EXPORT_FILE_KINDS = ("annotations", "training", "model", "rejected-rows")
+_FILE_SUFFIX = re.compile(r"[a-z0-9]{1,8}")
 EXPORT_COLUMNS = ("id", "text", "label", "label_name", "split", "doc_id", "position", "annotator",
                   "labelled_at", "unsure", "note")
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
@@ -23,6 +28,26 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # The csv writer quotes a field only for the characters of its line terminator: with "\n" alone a
 # lone "\r" inside a cell would be written bare and read back as a line break.
 _CSV_LINE_END = "\r\n"
+
+
+def export_file_name(project_id: int, kind: str, suffix: str, version: int | None = None) -> str:
+    """`project-3-annotations.csv`, `project-3-model-v2.zip`: the name a download is saved under."""
+    if kind not in EXPORT_FILE_KINDS:
+        raise InvalidInput(f"Unknown kind of export file {kind!r}; one of {', '.join(EXPORT_FILE_KINDS)}.")
+    if not _FILE_SUFFIX.fullmatch(suffix):
+        raise InvalidInput(f"A file suffix is a few lower-case letters or digits, like csv; got {suffix!r}.")
+    numbers = [project_id] + ([] if version is None else [version])
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        raise InvalidInput(f"Export file names take whole-number ids; got {numbers!r}.")
+    return f"project-{project_id}-{kind}" + ("" if version is None else f"-v{version}") + f".{suffix}"
+
+
+def export_format_file_name(project_id: int, fmt: str) -> str:
+    """The file name for `export_project(..., fmt)`'s bytes."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
+    return export_file_name(project_id, "training" if fmt == "training" else "annotations",
+                            "jsonl" if fmt == "jsonl" else "csv")
 
 
 def _iso_utc(moment: datetime | None) -> str | None:

@@ -1,12 +1,10 @@
 """Import sentences (preview first, then commit) and export labels."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.errors import AppError
-from core.exporting import export_project
+from core.exporting import export_file_name, export_format_file_name, export_project
 from core.importing import commit_import, parse_file, preview_import, rejected_rows_csv
 from core.permissions import Permission
 from core.projects import MAX_CONTENT_NOTE, create_project, set_content_note, update_guidelines
@@ -29,7 +27,7 @@ with tab_new:
         name = st.text_input("Project name", key="new_name")
         labels = st.text_input("Labels, in order, comma-separated", placeholder="other, physical violence", key="new_labels")
         fraction = st.slider("Share of sentences held out for testing", 0.05, 0.5, 0.2, 0.05)
-        guidelines = st.text_area("Labelling guidelines (Markdown)")
+        guidelines = st.text_area("Labelling guidelines")
         content_note = st.text_area("Content note", key="new_content_note", max_chars=MAX_CONTENT_NOTE,
                                     help=CONTENT_NOTE_HELP)
         if st.form_submit_button("Create project", type="primary"):
@@ -50,7 +48,7 @@ with tab_project:
         with st.form(f"project-settings-{project.id}", border=False):
             note = st.text_area("Content note", value=project.content_note, max_chars=MAX_CONTENT_NOTE,
                                 key=f"content_note-{project.id}", help=CONTENT_NOTE_HELP)
-            rules = st.text_area("Labelling guidelines (Markdown)", value=project.guidelines, height=200,
+            rules = st.text_area("Labelling guidelines", value=project.guidelines, height=200,
                                  key=f"guidelines-{project.id}")
             if st.form_submit_button("Save", type="primary"):
                 try:
@@ -112,9 +110,10 @@ with tab_import:
                 if preview.rejected:
                     import_preview.render_rejects(preview)
                     st.download_button("Download rejected rows", rejected_rows_csv(preview.rejected),
-                                       file_name=f"{Path(upload.name).stem}-rejected.csv", mime="text/csv")
+                                       file_name=export_file_name(project.id, "rejected-rows", "csv"),
+                                       mime="text/csv")
                 confirmed = guessed is None or st.checkbox(
-                    f"The sentences above read right in {parsed.encoding.name}", key=confirm_key)
+                    f"The sentences above read right in {safe_text(parsed.encoding.name)}", key=confirm_key)
                 nothing = preview.new == 0 and not preview.label_counts
                 if st.button(f"Import {preview.new} sentence(s)", type="primary", key="import_commit",
                              disabled=nothing or not confirmed):
@@ -141,6 +140,5 @@ with tab_export:
             except AppError as error:
                 show_error(error)
                 st.stop()
-            suffix = "jsonl" if fmt == "jsonl" else "csv"
-            st.download_button(f"Download {project.name}.{suffix}", data, file_name=f"{project.name}.{suffix}",
-                               key="export_download")
+            file_name = export_format_file_name(project.id, fmt)
+            st.download_button(f"Download {file_name}", data, file_name=file_name, key="export_download")

@@ -6,6 +6,7 @@ from dataclasses import fields
 import streamlit as st
 
 from core.errors import AppError, NothingChanged
+from core.exporting import export_file_name
 from core.params import PRESET_TITLES, PRESETS, TrainingParams
 from core.permissions import Permission
 from core.runs import (
@@ -108,7 +109,7 @@ def live_view() -> None:
             st.rerun()  # the run ended: refresh the whole page (and stop polling)
         return
     with st.container(border=True, key="live-run"):
-        st.markdown(f"**Version {run.version}** · {run.status.value} · {run.phase or 'waiting for a worker'}")
+        st.markdown(f"**Version {run.version}** · {run.status.value} · {safe_text(run.phase or 'waiting for a worker')}")
         if run.score_total and run.model_dir:  # trained and published: scoring every sentence
             eta = "" if not run.scoring_rate else f" · about {(run.score_total - run.scored) / run.scoring_rate:.0f} s left"
             st.progress(min(run.scored / run.score_total, 1.0),
@@ -179,7 +180,7 @@ else:
                 st.rerun()
         try:
             buttons.download_button("Download model (zip)", data=lambda: model_zip_bytes(run),
-                                    file_name=f"{project.name}-v{run.version}.zip", mime="application/zip",
+                                    file_name=export_file_name(project.id, "model", "zip", run.version), mime="application/zip",
                                     key="download-model", icon=":material/download:")
             card = model_card_text(run)
         except AppError as error:
