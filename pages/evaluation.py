@@ -90,7 +90,7 @@ if len(names) == 2:
     except AppError as error:
         show_error(error)
     else:
-        target = st.number_input(f"Target: recall of '{names[1]}' at least", 0.05, 1.0, 0.95, 0.01, key="eval_target")
+        target = st.number_input(f"Target: recall of '{safe_text(names[1])}' at least", 0.05, 1.0, 0.95, 0.01, key="eval_target")
         try:
             suggested = threshold_for_recall(curve, target)
         except AppError as error:
@@ -128,6 +128,5 @@ with st.expander("Model card"):
     except AppError as error:
         show_error(error)
     else:
-        body = re.sub(r"\A---\n.*?\n---\n", "", card, flags=re.S)
-        # Examples in the card are user sentences: keep images from loading anything.
-        st.markdown(body.replace("![", "!\\["))
+        # Examples and label names in the card are user text: shown as written, never as Markdown.
+        st.code(re.sub(r"\A---\n.*?\n---\n", "", card, flags=re.S), language="markdown", wrap_lines=True)

@@ -79,10 +79,11 @@ if selected:
             except AppError as error:
                 st.session_state["pred_error"] = str(error)
 
-        buttons.button(f"Accept: {project.label_name(predicted_value)}", key="pred-accept", shortcut="A",
+        # Button labels are Markdown: label names go in escaped.
+        buttons.button(f"Accept: {safe_text(project.label_name(predicted_value))}", key="pred-accept", shortcut="A",
                        type="primary", on_click=_save, args=(predicted_value,))
         for value, name in options.items():
-            buttons.button(name, key=f"pred-label-{value}", shortcut=str(value + 1), on_click=_save, args=(value,))
+            buttons.button(safe_text(name), key=f"pred-label-{value}", shortcut=str(value + 1), on_click=_save, args=(value,))
 if message := st.session_state.pop("pred_error", None):
     show_error(message)
 

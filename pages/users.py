@@ -8,7 +8,7 @@ from core.audit import AuditAction, audit_log
 from core.errors import AppError
 from core.permissions import Permission, Role
 from ui.auth import require_actor
-from ui.common import get_db, show_error
+from ui.common import get_db, safe_text, show_error
 
 actor = require_actor(Permission.manage_users)  # only admins get this page; core checks each action too
 db = get_db()
@@ -20,7 +20,7 @@ def _when(moment) -> str:  # noqa: ANN001 - a datetime or None
 
 
 def _flash() -> None:
-    if message := st.session_state.pop("users_done", None):
+    if message := st.session_state.pop("users_done", None):  # names in it are escaped where they are put in
         st.success(message, icon=":material/check_circle:")
 
 
@@ -54,7 +54,7 @@ with add_col, st.form("add-user", clear_on_submit=True, border=True):
         except AppError as error:
             show_error(error)
         else:
-            st.session_state["users_done"] = f"Added {created.role.value} {created.name}."
+            st.session_state["users_done"] = f"Added {created.role.value} {safe_text(created.name)}."
             st.rerun()
 
 with change_col, st.container(border=True, key="change-user"):
@@ -70,7 +70,7 @@ with change_col, st.container(border=True, key="change-user"):
             except AppError as error:
                 show_error(error)
             else:
-                st.session_state["users_done"] = f"{target.name} can sign in again."
+                st.session_state["users_done"] = f"{safe_text(target.name)} can sign in again."
                 st.rerun()
     elif buttons.button("Disable", key="disable-user", icon=":material/block:",
                         help="They cannot sign in any more and their open sessions end; their labels stay."):
@@ -79,7 +79,7 @@ with change_col, st.container(border=True, key="change-user"):
         except AppError as error:
             show_error(error)
         else:
-            st.session_state["users_done"] = f"{target.name} is disabled; their open sessions have ended."
+            st.session_state["users_done"] = f"{safe_text(target.name)} is disabled; their open sessions have ended."
             st.rerun()
     with st.form("reset-password", clear_on_submit=True, border=False):
         new_password = st.text_input("New password", type="password", key="reset_password",
@@ -90,7 +90,7 @@ with change_col, st.container(border=True, key="change-user"):
             except AppError as error:
                 show_error(error)
             else:
-                st.session_state["users_done"] = f"New password set for {target.name}; their open sessions have ended."
+                st.session_state["users_done"] = f"New password set for {safe_text(target.name)}; their open sessions have ended."
                 st.rerun()
 
 st.subheader("Audit log")

@@ -8,7 +8,7 @@ import streamlit as st
 from core.care import acknowledge_content_note, break_due, content_note_to_show, preferences, set_blur_sentences
 from core.permissions import Actor
 from core.projects import ProjectInfo
-from ui.common import get_db, get_settings, safe_text
+from ui.common import get_db, get_settings
 
 LABELLING_SINCE_KEY = "labelling_since"  # when this tab's stretch of labelling began: view state
 
@@ -25,7 +25,7 @@ def content_note_gate(actor: Actor, project: ProjectInfo) -> None:
     _, middle, _ = st.columns([1, 2, 1])
     with middle, st.container(border=True, key="content-note"):
         st.markdown("#### Before you start")
-        st.markdown(safe_text(note))
+        st.text(note)  # as written, line breaks kept; never Markdown
         st.caption("Take a break whenever you need one. You can also blur sentences until you reveal them "
                    "(in the sidebar).")
         if st.button("I have read this: start labelling", type="primary", key="content-note-ok",

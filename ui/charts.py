@@ -1,10 +1,18 @@
 """Plotly figures shared by pages. Figures take plain data; they never query anything."""
 from __future__ import annotations
 
+from html import escape
+
 import pandas as pd
 import plotly.graph_objects as go
 
 CALM_SCALE = [[0.0, "#f7fbff"], [1.0, "#2171b5"]]
+
+
+def plotly_text(text: str) -> str:
+    """User text for a figure: Plotly reads `<b>`, `<i>`, `<br>` and `<a href>` in axis labels and titles,
+    and decodes entities, so escaped text shows exactly as written."""
+    return escape(text, quote=True)
 
 
 def loss_chart(frame: pd.DataFrame) -> go.Figure:
@@ -29,7 +37,7 @@ def confusion_heatmap(matrix: list[list[int]], names: list[str], normalized: boo
         values = counts
         text = [[str(c) for c in row] for row in counts]
     figure = go.Figure(go.Heatmap(
-        z=values, x=[f"pred: {n}" for n in names], y=[f"true: {n}" for n in names], text=text,
+        z=values, x=[f"pred: {plotly_text(n)}" for n in names], y=[f"true: {plotly_text(n)}" for n in names], text=text,
         texttemplate="%{text}", colorscale=CALM_SCALE, showscale=False, hoverinfo="skip",
     ))
     figure.update_yaxes(autorange="reversed")

@@ -38,6 +38,9 @@ _run_inside_the_frame()
 
 
 def safe_text(text: str) -> str:
+    """User text for anywhere Streamlit reads Markdown: st.markdown, captions, alerts, toasts, progress
+    text, and the labels of buttons, checkboxes, inputs, radio options, expanders and tabs. Selectbox
+    options, dataframes, st.text and st.code show text as it is: give them the text unescaped."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 

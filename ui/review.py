@@ -32,7 +32,7 @@ def relabel_list(frame: pd.DataFrame, project: ProjectInfo, actor: Actor, key: s
             with action_col.container(horizontal=True):
                 for value, name in names.items():
                     if value != label:
-                        st.button(f"→ {name}", key=f"{key}-{row.id}-{value}", on_click=_save_review,
+                        st.button(f"→ {safe_text(name)}", key=f"{key}-{row.id}-{value}", on_click=_save_review,
                                   args=(actor, int(row.id), value))
     if len(frame) > limit:
         st.caption(f"Showing {limit} of {len(frame)}; fix these and the next ones move up.")
