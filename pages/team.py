@@ -80,10 +80,10 @@ else:
 
 st.subheader("Moderators")
 stats = moderator_stats(db, actor, project.id)
-if not stats:
-    st.caption("Nobody has labelled in this project yet.")
-else:
-    with st.container(key="moderators-table"):
+with st.container(key="moderators"):  # always drawn, last: browser tests wait for it
+    if not stats:
+        st.caption("Nobody has labelled in this project yet.")
+    else:
         st.dataframe(
             [{"moderator": s.annotator, "labels": s.labels,
               "seconds per label": "—" if s.seconds_per_label is None else round(s.seconds_per_label, 1),
@@ -91,5 +91,5 @@ else:
               "adjudicated": s.adjudicated,
               "agrees with the decision": "—" if s.agree_with_adjudicated is None else f"{s.agree_with_adjudicated:.0%}"}
              for s in stats], hide_index=True, width="stretch")
-    st.caption("Seconds per label: the median time between two labels, pauses over 10 minutes left out. "
-               "Agrees with the decision: of their labels an admin adjudicated, the share the admin chose.")
+        st.caption("Seconds per label: the median time between two labels, pauses over 10 minutes left out. "
+                   "Agrees with the decision: of their labels an admin adjudicated, the share the admin chose.")
