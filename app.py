@@ -7,7 +7,7 @@ from core.accounts import has_users
 from core.demo import ensure_demo_project
 from core.labeling import label_conflicts
 from core.launcher import ensure_worker
-from core.permissions import Actor
+from core.permissions import Actor, Permission
 from core.projects import list_projects, project_stats
 from ui.auth import hand_over_cookie, sign_out, signed_in
 from ui.care import blur_choice
@@ -85,9 +85,10 @@ with st.sidebar:
             st.caption(f"**{stats.labelled} / {stats.total}** labelled")
             for label in project.labels:
                 st.caption(f"{label.value} · {safe_text(label.name)}: **{stats.per_label.get(label.value, 0)}**")
-        conflicts = len(label_conflicts(get_db(), project.id))
+        # Only admins decide disagreements (and only they see them on Check labels).
+        conflicts = len(label_conflicts(get_db(), project.id)) if actor.may(Permission.adjudicate) else 0
         if conflicts:
-            st.caption(f"Moderators disagree on **{conflicts}** sentence(s): see **Check labels**.")
+            st.caption(f"Moderators disagree on **{conflicts}** sentence(s): decide them on **Check labels**.")
     st.divider()
     blur_choice(actor)
     with st.container(key="signed-in"):
