@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from core.audit import record
 from core.errors import EvaluationUnavailable, InvalidInput, NotFound
-from core.evaluation import compute_metrics
+from core.evaluation import Interval, accuracy_difference, compute_metrics
 from core.labeling import write_labels
 from core.permissions import Actor, Permission, require
 from db.engine import Database
@@ -241,6 +241,15 @@ class Comparison:
     b: Evaluation
     deltas: dict[str, float]
     flipped: pd.DataFrame
+    # Accuracy of B minus A on the test sentences both scored, with a paired bootstrap interval;
+    # an interval holding 0 means this test split cannot tell the two versions apart.
+    n_shared: int = 0
+    shared_delta: float = 0.0
+    shared_interval: Interval | None = None
+
+    @property
+    def tells_apart(self) -> bool:
+        return self.shared_interval is not None and not self.shared_interval.contains(0.0)
 
 
 def compare_runs(db: Database, run_a: int, run_b: int) -> Comparison:
@@ -264,4 +273,12 @@ def compare_runs(db: Database, run_a: int, run_b: int) -> Comparison:
         columns=["id", "text", "predicted_a", "confidence_a", "predicted_b", "confidence_b", "label", "split"],
     )
     flipped["label"] = flipped["label"].astype("Int64")
-    return Comparison(a, b, deltas, flipped)
+    with db.read() as session:
+        shared = session.execute(
+            select(Sentence.label, pa.label, pb.label)
+            .join(pa, and_(pa.sentence_id == Sentence.id, pa.run_id == run_a))
+            .join(pb, and_(pb.sentence_id == Sentence.id, pb.run_id == run_b))
+            .where(Sentence.split == Split.test, Sentence.label.is_not(None))
+        ).all()
+    delta, interval = accuracy_difference([r[0] for r in shared], [r[1] for r in shared], [r[2] for r in shared])
+    return Comparison(a, b, deltas, flipped, len(shared), delta, interval)

@@ -117,6 +117,10 @@ def test_compare_lists_flipped_sentences(db, project, reviewed):
     assert set(comparison.flipped["id"]) == wrong
     assert comparison.deltas["accuracy"] == pytest.approx(2 / 6)
     assert (comparison.flipped["predicted_a"] == 0).all() and (comparison.flipped["predicted_b"] == 1).all()
+    # the same 6 test sentences, paired: +2/6 with an interval that, at n = 6, cannot exclude 0
+    assert (comparison.n_shared, comparison.shared_delta) == (6, pytest.approx(2 / 6))
+    assert comparison.shared_interval.low <= 2 / 6 <= comparison.shared_interval.high
+    assert comparison.shared_interval.contains(0.0) and not comparison.tells_apart
 
 
 def test_run_without_predictions_is_a_clear_error(db, project):

@@ -48,3 +48,59 @@ def test_threshold_for_recall_target_on_constructed_example():
     assert threshold_for_recall(curve, 0.5) == pytest.approx(0.8)
     with pytest.raises(InvalidInput):
         threshold_for_recall(curve, 0.0)
+
+
+def test_wilson_interval_by_hand():
+    from core.evaluation import wilson_interval
+
+    # p = 0.7, n = 10, z = 1.96: centre (0.7 + z²/20) / (1 + z²/10), half-width
+    # z * sqrt(0.7 * 0.3 / 10 + z² / 400) / (1 + z²/10).
+    z = 1.959963984540054
+    centre = (0.7 + z * z / 20) / (1 + z * z / 10)
+    half = z * (0.7 * 0.3 / 10 + z * z / 400) ** 0.5 / (1 + z * z / 10)
+    interval = wilson_interval(7, 10)
+    assert (interval.low, interval.high) == (pytest.approx(centre - half), pytest.approx(centre + half))
+    assert wilson_interval(0, 0) is None
+    assert wilson_interval(14, 14).high == pytest.approx(1.0) and wilson_interval(14, 14).low < 0.8  # n = 14: wide
+
+
+def test_metrics_carry_intervals_around_their_values():
+    m = compute_metrics([0, 0, 0, 1, 1] * 4, [0, 1, 0, 1, 0] * 4, [0, 1])
+    low, high = m["intervals"]["accuracy"]
+    assert low < m["accuracy"] < high
+    for label in ("0", "1"):
+        for key in ("precision", "recall", "f1"):
+            low, high = m["intervals"]["per_label"][label][key]
+            assert low <= m["per_label"][label][key] <= high
+    never = compute_metrics([0, 1, 1], [0, 0, 0], [0, 1])
+    assert never["intervals"]["per_label"]["1"]["precision"] is None  # nothing predicted: no interval
+
+
+def test_the_vectorised_bootstrap_f1_is_scikit_learns():
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from core.evaluation import _f1_of
+
+    rng = np.random.default_rng(1)
+    t, p = rng.integers(0, 3, 30), rng.integers(0, 3, 30)
+    idx = rng.integers(0, 30, (40, 30))
+    ours = _f1_of(2)(t[idx], p[idx])
+    theirs = [f1_score(t[i], p[i], labels=[2], average=None, zero_division=0)[0] for i in idx]
+    assert np.allclose(ours, theirs)
+
+
+def test_a_difference_between_versions_says_when_the_split_cannot_tell_them_apart():
+    from core.evaluation import accuracy_difference
+
+    truth = [0, 1] * 10
+    a = list(truth)
+    a[0] = 1  # A gets 19 of 20
+    b = list(truth)
+    b[1] = 0
+    b[2] = 1  # B gets 18 of 20
+    delta, interval = accuracy_difference(truth, a, b)
+    assert delta == pytest.approx(-0.05) and interval.contains(0.0)  # 20 sentences cannot tell
+    much_better = [0] * 200
+    delta, interval = accuracy_difference([0] * 200, [1] * 100 + [0] * 100, much_better)
+    assert delta == pytest.approx(0.5) and not interval.contains(0.0)
