@@ -133,3 +133,37 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequen
 
 def _pair(interval: Interval | None) -> list[float] | None:
     return None if interval is None else [interval.low, interval.high]
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How far confidence means what it says, on the test split: per confidence bin, the mean
+    confidence, the share right and the number of sentences; and the expected calibration error
+    (Naeini et al. 2015; Guo et al. 2017): the bins' |accuracy - confidence|, weighted by their size."""
+
+    bins: tuple[tuple[float, float, int], ...]  # (mean confidence, accuracy, sentences), non-empty bins only
+    ece: float
+    mean_confidence_right: float | None
+    mean_confidence_wrong: float | None
+
+
+def reliability(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> Reliability | None:
+    """Reliability diagram data from each test sentence's top-label confidence and whether the top label
+    was right (bins from scikit-learn's `calibration_curve`, equal width on [0, 1]); None without sentences."""
+    from sklearn.calibration import calibration_curve
+
+    conf = np.asarray(confidences, dtype=float)
+    right = np.asarray(correct, dtype=bool)
+    if conf.size == 0:
+        return None
+    accuracy, mean_conf = calibration_curve(right.astype(int), conf, n_bins=n_bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    counts = np.bincount(np.clip(np.searchsorted(edges[1:-1], conf), 0, n_bins - 1), minlength=n_bins)
+    counts = counts[counts > 0]  # calibration_curve bins the same way (searchsorted, left) and drops empty bins
+    ece = float(np.sum(counts / conf.size * np.abs(accuracy - mean_conf)))
+    return Reliability(
+        bins=tuple((float(c), float(a), int(n)) for c, a, n in zip(mean_conf, accuracy, counts)),
+        ece=ece,
+        mean_confidence_right=float(conf[right].mean()) if right.any() else None,
+        mean_confidence_wrong=float(conf[~right].mean()) if (~right).any() else None,
+    )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from core.audit import record
 from core.errors import EvaluationUnavailable, InvalidInput, NotFound
-from core.evaluation import Interval, accuracy_difference, compute_metrics
+from core.evaluation import Interval, Reliability, accuracy_difference, compute_metrics, reliability
 from core.labeling import write_labels
 from core.permissions import Actor, Permission, require
 from db.engine import Database
@@ -129,6 +129,7 @@ class Evaluation:
     labels: list[int]
     metrics: dict
     trained_metrics: dict  # as measured when the run finished (labels at queue time)
+    reliability: Reliability | None = None  # confidence against accuracy on the same test sentences
 
 
 def _test_pairs(session, run_id: int) -> list[tuple[int, int, int, float]]:
@@ -152,7 +153,8 @@ def evaluate_run(db: Database, run_id: int) -> Evaluation:
         pairs = _test_pairs(session, run_id)
         version, trained = run.version, json.loads(run.metrics_json or "{}")
     metrics = compute_metrics([p[1] for p in pairs], [p[2] for p in pairs], labels)
-    return Evaluation(run_id, version, labels, metrics, trained)
+    calibration = reliability([p[3] for p in pairs], [p[1] == p[2] for p in pairs])
+    return Evaluation(run_id, version, labels, metrics, trained, calibration)
 
 
 def cell_sentences(db: Database, run_id: int, true_label: int, predicted: int) -> pd.DataFrame:

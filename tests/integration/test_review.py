@@ -133,3 +133,13 @@ def test_run_without_predictions_is_a_clear_error(db, project):
         run_id = run.id
     with pytest.raises(EvaluationUnavailable, match="did not succeed"):
         evaluate_run(db, run_id)
+
+
+def test_evaluation_carries_the_reliability_of_its_confidences(db, project, reviewed):
+    run_a, wrong = reviewed
+    evaluation = evaluate_run(db, run_a)
+    result = evaluation.reliability
+    assert sum(n for _, _, n in result.bins) == evaluation.metrics["n_test"]
+    right = evaluation.metrics["accuracy"] * evaluation.metrics["n_test"]
+    assert sum(a * n for _, a, n in result.bins) == pytest.approx(right)
+    assert 0.0 <= result.ece <= 1.0

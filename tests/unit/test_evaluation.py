@@ -104,3 +104,15 @@ def test_a_difference_between_versions_says_when_the_split_cannot_tell_them_apar
     much_better = [0] * 200
     delta, interval = accuracy_difference([0] * 200, [1] * 100 + [0] * 100, much_better)
     assert delta == pytest.approx(0.5) and not interval.contains(0.0)
+
+
+def test_reliability_and_expected_calibration_error_by_hand():
+    from core.evaluation import reliability
+
+    # bin 0.6-0.7: 4 sentences at 0.65, 2 right (accuracy 0.5); bin 0.9-1.0: 6 at 0.95, all right.
+    result = reliability([0.65] * 4 + [0.95] * 6, [True, True, False, False] + [True] * 6)
+    assert [(round(c, 2), round(a, 2), n) for c, a, n in result.bins] == [(0.65, 0.5, 4), (0.95, 1.0, 6)]
+    assert result.ece == pytest.approx(0.4 * 0.15 + 0.6 * 0.05)
+    assert result.mean_confidence_wrong == pytest.approx(0.65)
+    assert result.mean_confidence_right == pytest.approx((0.65 * 2 + 0.95 * 6) / 8)
+    assert reliability([], []) is None
