@@ -15,6 +15,11 @@ from db.engine import Database
 # Backslash-escape everything Markdown would interpret, so user text is shown exactly as written:
 # no links, images, headings or HTML, whatever a sentence contains.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&])")
+# GFM also makes links of bare addresses (https://…, www.…, name@host), and it finds them in the text
+# after escapes are read, so a backslash cannot stop it. It links only an address that starts a word;
+# a word joiner (U+2060: invisible, no width) just before one keeps the text as it reads, unlinked.
+_BARE_ADDRESS = re.compile(r"(?=https?:|www\.|@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def _run_inside_the_frame() -> None:
@@ -41,7 +46,7 @@ def safe_text(text: str) -> str:
     """User text for anywhere Streamlit reads Markdown: st.markdown, captions, alerts, toasts, progress
     text, and the labels of buttons, checkboxes, inputs, radio options, expanders and tabs. Selectbox
     options, dataframes, st.text and st.code show text as it is: give them the text unescaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _BARE_ADDRESS.sub(WORD_JOINER, text)).replace("\n", " ")
 
 
 @st.cache_resource(show_spinner=False)
