@@ -250,7 +250,7 @@ def test_an_identity_provider_sign_in_maps_to_the_account_of_that_e_mail(app_env
     account("sam@example.org", "moderator")
     at = oidc_app("SAM@example.org")
     assert registered_pages(at) == MODERATOR_PAGES
-    assert "Signed in as **sam@example\\.org** · moderator" in [c.value for c in at.sidebar.caption]
+    assert "Signed in as **sam\u2060@example\\.org** · moderator" in [c.value for c in at.sidebar.caption]
 
 
 def test_an_identity_without_an_account_is_told_to_ask_an_admin(app_env, through_the_frame):
@@ -258,7 +258,7 @@ def test_an_identity_without_an_account_is_told_to_ask_an_admin(app_env, through
     at = oidc_app("eve@example.org")
     assert registered_pages(at) == ["login"]
     assert [w.value for w in at.warning] == [
-        "Your organisation signed you in as eve@example\\.org, but no account here has that name. Ask an admin to "
+        "Your organisation signed you in as eve\u2060@example\\.org, but no account here has that name. Ask an admin to "
         "add it, then sign in again."]
 
 

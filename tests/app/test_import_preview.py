@@ -29,7 +29,7 @@ def test_the_preview_says_how_the_file_was_read_and_escapes_the_files_text():
         "**3 rows read, 1 rejected**",
     ]
     assert [c.value for c in at.caption] == [
-        r"Ignored columns: \[click\]\(http\://x\.example\)",  # a column name is text, never a link
+        "Ignored columns: \\[click\\]\\(\u2060http\\://x\\.example\\)",  # a column name is text, never a link
         r"Labels in the file: insult\: 2",
         "'Insult' and 'insult ' were read as one label",
     ]

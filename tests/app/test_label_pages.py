@@ -44,7 +44,7 @@ def test_user_text_is_escaped_not_rendered(make_app):
     assert shown, "the sentence is on the page"
     # Every Markdown/HTML character arrives backslash-escaped, so it is displayed, not interpreted.
     assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in shown[0]
-    assert "\\*\\*bold\\*\\*" in shown[0] and "\\[link\\]\\(http\\:" in shown[0]
+    assert "\\*\\*bold\\*\\*" in shown[0] and "\\[link\\]\\(\u2060http\\:" in shown[0]
     assert "\\:red\\[x\\]" in shown[0] and "\\# heading" in shown[0]
 
 
