@@ -23,6 +23,7 @@ from core.permissions import Actor, Permission, require
 from core.run_metrics import RunMetrics
 from db.engine import Database
 from db.models import (
+    Assignment,
     AuditAction,
     LossPoint,
     Prediction,
@@ -143,9 +144,13 @@ class Snapshot:
 
 
 def take_snapshot(session, project_id: int) -> Snapshot:
-    """The labels a run trains and tests on: every labelled sentence but those whose moderators disagree
-    and wait for an admin's decision (whichever label came last would otherwise win)."""
-    disputed = set(conflicted_sentence_ids(session, project_id))
+    """The labels a run trains and tests on: every labelled sentence's current (latest) label, but for
+    blind doubles whose two moderators disagree and wait for an admin's decision: there, neither saw the
+    other's label, so the later one is no correction and training leaves the sentence out. Elsewhere a
+    later label was given with the earlier one in view (a fix from review, a re-label) and stands."""
+    doubles = select(Assignment.sentence_id).where(Assignment.project_id == project_id).group_by(
+        Assignment.sentence_id).having(func.count() >= 2)
+    disputed = set(conflicted_sentence_ids(session, project_id)) & set(session.scalars(doubles))
     rows = [
         (sid, label, split.value)
         for sid, label, split in session.execute(

@@ -19,7 +19,7 @@ names = {label.value: label.name for label in project.labels}
 adjudicates = actor.may(Permission.adjudicate)
 st.caption("Each sentence here looks mislabelled to the model (out-of-fold: a head that never saw it disagrees "
            "confidently)" + (" or was labelled differently by two moderators: your decision is the label training "
-                             "uses, and until you decide, training leaves the sentence out" if adjudicates else "")
+                             "uses (a blind double in dispute stays out of training until you decide)" if adjudicates else "")
            + ". Keys: `K` keep the label, `1`..`9` change it.")
 
 items = check_queue(db, project.id, actor)

@@ -151,6 +151,7 @@ def test_an_undone_label_puts_the_assignment_back_in_the_queue(db, project):
 def test_a_disagreement_waits_for_an_admin_and_training_leaves_it_out_until_then(db, project):
     ids = _sentences(db, project, 4)
     _team(db, "ana", "ben")
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 1.0)  # blind doubles
     save_label(db, ANA, ids[0], 1)
     save_label(db, BEN, ids[0], 0)
     save_label(db, ANA, ids[1], 1)
@@ -172,6 +173,15 @@ def test_a_disagreement_waits_for_an_admin_and_training_leaves_it_out_until_then
     assert source == AnnotationSource.adjudication
     assert sorted(row[:2] for row in snapshot.rows) == sorted([(ids[0], 0), (ids[1], 1)])  # the admin's label
     assert snapshot.disputed == 0
+
+
+def test_a_later_label_given_in_view_of_the_first_is_a_correction_and_trains(db, project):
+    ids = _sentences(db, project, 2)
+    save_label(db, ANA, ids[0], 1)
+    save_label(db, BEN, ids[0], 0, source=AnnotationSource.review)  # ben fixed it from Predictions
+    with db.read() as session:
+        snapshot = take_snapshot(session, project.id)
+    assert [row[:2] for row in snapshot.rows] == [(ids[0], 0)] and snapshot.disputed == 0
 
 
 def test_the_second_moderator_undoing_a_double_has_it_pending_again(db, project):
