@@ -25,7 +25,7 @@ from core.sessions import (
     start_session,
     token_from_cookie,
 )
-from ui.common import get_db, get_settings
+from ui.common import get_db, get_settings, safe_text
 
 TOKEN_KEY = "auth_token"  # this tab's session token; session_state lives on the server
 TICKET_KEY = "auth_ticket"  # a one-time ticket the next run hands to the browser for its cookie
@@ -94,7 +94,7 @@ def require_actor(permission: Permission | None = None) -> Actor:
         try:
             require(actor, permission)
         except PermissionDenied as refused:
-            st.error(str(refused), icon=":material/lock:")
+            st.error(safe_text(str(refused)), icon=":material/lock:")  # it quotes the account name
             st.stop()
     return actor
 
