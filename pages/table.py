@@ -30,6 +30,7 @@ frame, total = sentence_table(
     unlabelled_only=label_filter == "unlabelled",
     split=None if split == "any" else split,
     offset=page_number * PAGE_SIZE, limit=PAGE_SIZE,
+    viewer=actor.name,  # their pending blind doubles show no colleague's label
 )
 pages = max(1, -(-total // PAGE_SIZE))
 page_number = min(page_number, pages - 1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.accounts import MIN_PASSWORD, create_user, disable_user, enable_user, list_users, reset_password
+from core.accounts import MIN_PASSWORD, create_user, disable_user, enable_user, list_users, reset_password, set_role
 from core.audit import AuditAction, audit_log
 from core.errors import AppError
 from core.permissions import Permission, Role
@@ -80,6 +80,17 @@ with change_col, st.container(border=True, key="change-user"):
             show_error(error)
         else:
             st.session_state["users_done"] = f"{safe_text(target.name)} is disabled; their open sessions have ended."
+            st.rerun()
+    other_role = Role.admin if target.role == Role.moderator else Role.moderator
+    if buttons.button(f"Make {other_role.value}", key="set-role", icon=":material/swap_horiz:",
+                      help="Their open sessions end; the new role applies from their next sign-in."):
+        try:
+            set_role(db, actor, target.name, other_role)
+        except AppError as error:
+            show_error(error)
+        else:
+            st.session_state["users_done"] = (f"{safe_text(target.name)} is now {'an' if other_role == Role.admin else 'a'} "
+                                              f"{other_role.value}; their open sessions have ended.")
             st.rerun()
     with st.form("reset-password", clear_on_submit=True, border=False):
         new_password = st.text_input("New password", type="password", key="reset_password",

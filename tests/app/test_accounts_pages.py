@@ -198,9 +198,17 @@ def test_the_users_page_adds_disables_and_resets_and_shows_the_audit_log(make_ap
     at.button(key="FormSubmitter:reset-password-Reset password").click().run()
     assert [s.value for s in at.success] == ["New password set for sam; their open sessions have ended."]
 
+    assert at.button(key="set-role").label == "Make admin"
+    at.button(key="set-role").click().run()
+    assert [s.value for s in at.success] == ["sam is now an admin; their open sessions have ended."]
+    assert list(at.dataframe[0].value["role"]) == ["admin", "admin"]
+    at.selectbox(key="change_name").select("Ada").run()
+    at.button(key="set-role").click().run()  # not oneself
+    assert error_texts(at) == ["You cannot change your own role; ask another admin\\."]
+
     audit = at.dataframe[1].value
-    assert list(audit["action"])[:3] == ["password reset", "user disabled", "user created"]
-    assert set(audit["who"][:3]) == {"Ada"}
+    assert list(audit["action"])[:4] == ["role changed", "password reset", "user disabled", "user created"]
+    assert set(audit["who"][:4]) == {"Ada"}
     rows, total = audit_log(get_db(), CLI_ACTOR)
     assert total == len(audit)
 

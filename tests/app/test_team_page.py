@@ -1,6 +1,8 @@
 """AppTest: the admins' Assignments & agreement page."""
 from __future__ import annotations
 
+import pandas as pd
+
 from core.demo import DEMO_PROJECT_NAME
 from core.labeling import next_sentence, save_label
 from core.projects import get_project
@@ -52,3 +54,24 @@ def test_without_doubles_agreement_says_what_to_do(make_app):
     at = make_app("pages/team.py")
     assert not at.exception
     assert any("No sentence has labels from two people yet" in _plain(i.value) for i in at.info)
+
+
+def test_the_table_shows_a_pending_double_without_the_colleagues_label(make_app):
+    from core.assignments import assign_work
+    from tests.helpers import ADMIN
+
+    account("ana", "moderator")
+    at = make_app("pages/table.py", user="ben", role="moderator")  # the first run makes the demo project
+    db = get_db()
+    project = get_project(db, DEMO_PROJECT_NAME)
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 1.0)
+    first = next_sentence(db, project.id, order="document", annotator="ana")
+    save_label(db, moderator("ana"), first.id, 1)
+    at.run()
+    [editor] = at.dataframe
+    row = editor.value[editor.value["text"] == first.text].iloc[0]
+    assert pd.isna(row["label"]) and row["labelled_by"] == ""
+    other = make_app("pages/table.py", user="cleo", role="moderator")  # not assigned to it: sees ana's label
+    [editor] = other.dataframe
+    row = editor.value[editor.value["text"] == first.text].iloc[0]
+    assert (row["label"], row["labelled_by"]) == ("1 · physical violence", "ana")
