@@ -113,6 +113,7 @@ class TrainingWorker:
         self._encoder_key: str | None = None
         self._encoder_model: Classifier | None = None
         self._classifier_factory = classifiers
+        self._auto_refused: dict[int, int] = {}  # project id -> label changes when auto-retrain was refused
 
     def _classifiers(self) -> ClassifierFactory:
         """SetFit unless a test passed another factory; the heavy import happens here, in the worker only."""
@@ -208,6 +209,8 @@ class TrainingWorker:
                     self.resume_scoring_if_due()
                     self.export_deferred_if_due()
                     self.refresh_suggestions_if_due()
+                    if self.auto_retrain_if_due():
+                        continue  # claim it at once
                     if exit_when_idle:
                         break
                     if time.monotonic() - last_recover > self.settings.heartbeat_seconds:
@@ -238,6 +241,25 @@ class TrainingWorker:
                 model = self._classifiers().load(verified_model_dir(model_dir, sha))
             self._encoder_key, self._encoder_model = model_key, model
         return self._encoder_model.embed
+
+    def auto_retrain_if_due(self) -> list[int]:
+        """Queue the runs projects asked for by themselves (core/auto_retrain.py); returns their ids.
+        A refusal (too few labels) is tried again only after further label changes."""
+        from core.auto_retrain import auto_retrain_if_due, label_changes_since_last_run, projects_with_auto_retrain
+
+        queued = []
+        for project_id in projects_with_auto_retrain(self.db):
+            with self.db.read() as session:
+                changes = label_changes_since_last_run(session, project_id)
+            if self._auto_refused.get(project_id) == changes:
+                continue
+            run = auto_retrain_if_due(self.db, project_id)
+            if run is not None:
+                queued.append(run.id)
+                log.info("project %s: queued version %s by itself after %s label changes", project_id, run.version, changes)
+            else:
+                self._auto_refused[project_id] = changes
+        return queued
 
     def refresh_suggestions_if_due(self) -> None:
         with self.db.read() as session:

@@ -80,6 +80,8 @@ class Project(Base):
     test_fraction: Mapped[float] = mapped_column(Float, default=0.2)
     # Share of assigned sentences served blind to two moderators (core/assignments.py); 0 = one each.
     overlap_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Retrain by itself after this many label changes since the last run (core/auto_retrain.py); 0 = off.
+    auto_retrain_every: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     shuffle_seed: Mapped[int] = mapped_column(Integer, default=42)
     # use_alter: runs point at projects and a project points at its active run.
     active_run_id: Mapped[int | None] = mapped_column(
@@ -358,6 +360,7 @@ class AuditAction(str, enum.Enum):
     content_note_updated = "content note updated"
     work_assigned = "work assigned"
     role_changed = "role changed"
+    auto_retrain_set = "auto-retrain set"
 
 
 class AuditEntry(Base):

@@ -36,6 +36,19 @@ deltas = pd.DataFrame(
 )
 deltas.loc[0, ["A", "B"]] = [round(comparison.a.metrics["accuracy"], 4), round(comparison.b.metrics["accuracy"], 4)]
 st.dataframe(deltas, hide_index=True, width="stretch", key="cmp-deltas")
+with st.container(key="cmp-verdict"):
+    interval = comparison.shared_interval
+    if interval is None:
+        st.caption("No test sentence scored by both versions: nothing to compare them on.")
+    elif comparison.tells_apart:
+        st.caption(f"On the {comparison.n_shared} test sentences both scored, B − A accuracy is "
+                   f"{comparison.shared_delta:+.3f} (95% interval {interval.low:+.3f} to {interval.high:+.3f}): "
+                   f"version {run_b.version if comparison.shared_delta > 0 else run_a.version} is better.")
+    else:
+        st.warning(f"On the {comparison.n_shared} test sentences both scored, B − A accuracy is "
+                   f"{comparison.shared_delta:+.3f} with a 95% interval of {interval.low:+.3f} to {interval.high:+.3f}, "
+                   "which holds 0: this test split is too small to tell the two versions apart. "
+                   "Label more test sentences before choosing on accuracy.", icon=":material/balance:")
 normalized = st.toggle("Row-normalized", key="cmp_norm")
 left, right = st.columns(2)
 left.plotly_chart(confusion_heatmap(comparison.a.metrics["confusion"], names, normalized, f"Version {run_a.version}"), key="cmp-a")

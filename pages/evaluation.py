@@ -16,7 +16,7 @@ from core.review import (
     threshold_for_recall,
 )
 from core.runs import format_loss_table, loss_table, model_card_text
-from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart
+from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart, reliability_chart
 from core.permissions import Permission
 from ui.auth import require_actor
 from ui.common import get_db, require_project, safe_text, show_error
@@ -37,17 +37,46 @@ except AppError as error:
     st.stop()
 metrics = evaluation.metrics
 
+def _interval(pair) -> str:  # noqa: ANN001 - [low, high] or None
+    return "—" if pair is None else f"{pair[0]:.2f} – {pair[1]:.2f}"
+
+
+intervals = metrics["intervals"]
 cols = st.columns(len(names) + 2)
-cols[0].metric("Accuracy (current labels)", f"{metrics['accuracy']:.3f}")
+cols[0].metric("Accuracy (current labels)", f"{metrics['accuracy']:.3f}",
+               help="95% interval below: Wilson score interval for a proportion.")
 trained = evaluation.trained_metrics.get("accuracy")
 cols[1].metric("Accuracy when trained", "-" if trained is None else f"{trained:.3f}",
                help="Against the test labels as they were when the run was queued.")
+with st.container(key="accuracy-interval"):
+    low, high = intervals["accuracy"]
+    st.caption(f"Accuracy 95% interval: {low:.2f} to {high:.2f}, from {metrics['n_test']} labelled test sentences"
+               + (" — too few to tell versions a few points apart; label more of the test split."
+                  if high - low > 0.2 else "."))
 per_label = pd.DataFrame(
-    [{"label": f"{v} · {names[v]}", **{k: round(x, 3) if isinstance(x, float) else x for k, x in m.items()}}
-     for v, m in ((int(k), m) for k, m in metrics["per_label"].items())]
+    [{"label": f"{v} · {names[v]}",
+      "precision": round(m["precision"], 3), "95% interval (P)": _interval(intervals["per_label"][k]["precision"]),
+      "recall": round(m["recall"], 3), "95% interval (R)": _interval(intervals["per_label"][k]["recall"]),
+      "f1": round(m["f1"], 3), "95% interval (F1)": _interval(intervals["per_label"][k]["f1"]),
+      "support": m["support"]}
+     for k, m in metrics["per_label"].items() for v in [int(k)]]
 )
 st.dataframe(per_label, hide_index=True, width="stretch", key="per-label")
-st.caption(f"Test split: {metrics['n_test']} labelled sentences.")
+st.caption(f"Test split: {metrics['n_test']} labelled sentences. Intervals: Wilson for precision and recall, "
+           "bootstrap over sentences for F1.")
+
+calibration = evaluation.reliability
+if calibration is not None:
+    st.subheader("Does confidence mean what it says?")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(reliability_chart(calibration.bins), key="eval-reliability")
+    with right:
+        st.metric("Expected calibration error", f"{calibration.ece:.3f}",
+                  help="Per confidence bin, |share right − mean confidence|, weighted by the bin's size. 0 is perfect.")
+        right_conf = "—" if calibration.mean_confidence_right is None else f"{calibration.mean_confidence_right:.2f}"
+        wrong_conf = "—" if calibration.mean_confidence_wrong is None else f"{calibration.mean_confidence_wrong:.2f}"
+        st.caption(f"Mean confidence on right predictions {right_conf}, on wrong ones {wrong_conf}. "
+                   "Points below the diagonal: the version is surer than it is right.")
 
 st.subheader("Confusion matrix")
 normalized = st.toggle("Row-normalized", key="eval_norm")

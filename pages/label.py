@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.assignments import moderator_work
+from core.auto_retrain import labels_until_next_model
 from core.errors import AppError
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
@@ -119,6 +120,9 @@ def workbench() -> None:
     st.progress(progress, text=safe_text(f"{stats.labelled} / {stats.total} labelled · " + " · ".join(
         f"{names[v]}: {stats.per_label.get(v, 0)}" for v in names) + " · " + " · ".join(
         f"{split}: {lab}/{tot}" for split, (lab, tot) in stats.per_split.items())))
+    until = labels_until_next_model(db, project.id)
+    if until is not None:
+        st.caption(f"{until} label change(s) until the next model" if until else "A new model is on its way")
     mine = next((w for w in moderator_work(db, project.id) if w.annotator == actor.name), None)
     if mine is not None:
         st.caption(f"Your assignments: {mine.done} of {mine.assigned} labelled, {mine.pending} to go "

@@ -5,6 +5,7 @@ from dataclasses import fields
 
 import streamlit as st
 
+from core.auto_retrain import SUGGESTED_EVERY, auto_retrain_every, labels_until_next_model, set_auto_retrain
 from core.errors import AppError, NothingChanged
 from core.exporting import export_file_name
 from core.params import PRESET_TITLES, PRESETS, TrainingParams
@@ -62,6 +63,28 @@ with st.expander("Advanced parameters"):
                 value = st.text_input(field.name, value=current, key=key)
         if value != current:
             overrides[field.name] = str(value)
+
+with st.container(key="auto-retrain"):
+    every = auto_retrain_every(db, project.id)
+
+    def _save_auto() -> None:
+        on = st.session_state["auto_on"]
+        n = int(st.session_state.get("auto_every", every or SUGGESTED_EVERY))
+        try:
+            set_auto_retrain(db, actor, project.id, n if on else 0)
+        except AppError as error:
+            st.session_state["auto_error"] = str(error)
+
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    left.toggle("Retrain by itself after every N label changes", value=every > 0, key="auto_on", on_change=_save_auto,
+                help="The worker queues a fast-preset run once this many labels were added or changed since the "
+                     "last run, when no run is going. Off by default.")
+    if every:
+        right.number_input("N", 1, 10_000, every, 1, key="auto_every", on_change=_save_auto)
+        left_until = labels_until_next_model(db, project.id)
+        st.caption(f"{left_until} label change(s) until the next model.")
+    if message := st.session_state.pop("auto_error", None):
+        show_error(message)
 
 running = current_run(db, project.id)
 preset_name = "custom" if overrides else preset

@@ -67,3 +67,19 @@ def learning_curve_chart(points: list[dict]) -> go.Figure:
     figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="labelled training sentences",
                          yaxis_title="test accuracy")
     return figure
+
+
+def reliability_chart(bins: tuple[tuple[float, float, int], ...]) -> go.Figure:
+    """Reliability diagram: per confidence bin, the share right against the mean confidence; on the
+    diagonal, confidence means what it says. Marker size follows the number of sentences."""
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="confidence = accuracy",
+                       line={"dash": "dot", "color": "#999999"})
+    largest = max((n for _, _, n in bins), default=1)
+    figure.add_scatter(x=[c for c, _, _ in bins], y=[a for _, a, _ in bins], mode="lines+markers", name="this version",
+                       marker={"size": [8 + 16 * n / largest for _, _, n in bins], "color": "#2171b5"},
+                       text=[f"{n} sentences" for _, _, n in bins], hovertemplate="confidence %{x:.2f}<br>right %{y:.2f}<br>%{text}")
+    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="Confidence",
+                         yaxis_title="Share right", xaxis_range=[0, 1.02], yaxis_range=[0, 1.02],
+                         legend={"orientation": "h", "y": -0.3})
+    return figure

@@ -118,6 +118,17 @@ def test_evaluation_page_shows_metrics_matrix_and_misclassified(make_app):
     assert not at.exception
     assert any("Misclassified" in s.value for s in at.subheader)
     assert any("Operating point" in s.value for s in at.subheader)
+    # honest numbers: the accuracy's interval, per-label intervals, and the calibration of its confidences
+    from core.review import evaluate_run
+
+    evaluation = evaluate_run(get_db(), a)
+    low, high = evaluation.metrics["intervals"]["accuracy"]
+    [interval] = [c.value for c in at.caption if c.value.startswith("Accuracy 95% interval")]
+    assert interval.startswith(f"Accuracy 95% interval: {low:.2f} to {high:.2f}, from {evaluation.metrics['n_test']} labelled")
+    table = at.dataframe[0].value
+    assert {"95% interval (P)", "95% interval (R)", "95% interval (F1)"} <= set(table.columns)
+    assert any("Does confidence mean what it says" in s.value for s in at.subheader)
+    assert f"{evaluation.reliability.ece:.3f}" in [m.value for m in at.metric if m.label == "Expected calibration error"]
 
 
 def test_evaluation_threshold_is_saved_on_the_version(make_app):
@@ -141,6 +152,14 @@ def test_compare_page_lists_flipped_predictions(make_app):
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert any("flipped" in s.value for s in at.subheader)
+    from core.review import compare_runs
+
+    comparison = compare_runs(get_db(), a, b)
+    said = [w.value for w in at.warning] + [c.value for c in at.caption]
+    if comparison.tells_apart:
+        assert any(f"B − A accuracy is {comparison.shared_delta:+.3f} (95% interval" in t for t in said)
+    else:
+        assert any("too small to tell the two versions apart" in t for t in said)
 
 
 def test_evaluation_cell_lists_exactly_its_sentences_and_relabels_in_place(make_app):

@@ -104,3 +104,26 @@ def test_the_versions_table_shows_the_scoring_backend_and_a_run_scoring_shows_it
     assert table["scoring"].tolist() == ["onnx", "onnx-int8 (99.8% agree)"]  # newest first
     [bar] = [p for p in at.get("progress") if "sentences" in p.proto.text]
     assert bar.proto.text == "scored 40,000 / 100,000 sentences with onnx · about 120 s left"
+
+
+def test_retrain_by_itself_is_turned_on_here_and_counted_down_on_the_label_page(make_app, tmp_path):
+    from core.auto_retrain import auto_retrain_every
+    from core.labeling import next_sentence, save_label
+    from tests.helpers import moderator
+
+    at = make_app("pages/train.py")
+    _active_fast_version(tmp_path / "v1")  # changes are counted from the newest run
+    at.run()
+    assert at.toggle(key="auto_on").value is False
+    at.toggle(key="auto_on").set_value(True).run()
+    assert not at.exception
+    assert auto_retrain_every(get_db(), _project().id) == 20
+    at.number_input(key="auto_every").set_value(3).run()
+    assert auto_retrain_every(get_db(), _project().id) == 3
+    assert any("3 label change(s) until the next model" in c.value for c in at.caption)
+    view = next_sentence(get_db(), _project().id)
+    save_label(get_db(), moderator("sam"), view.id, 1)
+    label = make_app("pages/label.py", user="sam", role="moderator")
+    assert any("2 label change(s) until the next model" in c.value for c in label.caption)
+    at.toggle(key="auto_on").set_value(False).run()
+    assert auto_retrain_every(get_db(), _project().id) == 0
