@@ -76,7 +76,7 @@ with st.container(key="auto-retrain"):
             st.session_state["auto_error"] = str(error)
 
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    left.toggle("Retrain by itself after every N label changes", value=every > 0, key="auto_on", on_change=_save_auto,
+    left.toggle("Train a new version by itself after every N label changes", value=every > 0, key="auto_on", on_change=_save_auto,
                 help="The worker queues a fast-preset run once this many labels were added or changed since the "
                      "last run, when no run is going. Off by default.")
     if every:
