@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.assignments import assigned_to_anyone, pending_for
 from core.errors import InvalidInput, NotFound
+from core.estimate import batch_position, pending_batch, sampled_among
 from core.permissions import Actor, Permission, require
 from db.engine import Database
 from db.models import Annotation, AnnotationSource, Label, Sentence, Split, Suggestion, utcnow
@@ -53,6 +54,7 @@ class QueueFilter:
     label: int | None = None  # revisit sentences currently labelled with this value
     search: str = ""
     unsure_only: bool = False
+    evaluation_batch: bool = False  # the latest estimate's sampled sentences nobody has labelled yet
 
 
 def _check_label(session, project_id: int, label: int) -> None:
@@ -89,6 +91,17 @@ def save_label(
         sentence.unsure = unsure
         sentence.labelled_by = actor.name
         sentence.labelled_at = now
+        if source != AnnotationSource.bulk_accept:
+            _sampled_to_test(session, [sentence])
+
+
+def _sampled_to_test(session: Session, sentences: list[Sentence]) -> None:
+    """A sentence drawn for an estimate on the stream is measured, never trained on: its label goes
+    to the test split, so the next version's estimate can reuse it honestly (core/estimate.py)."""
+    drawn = sampled_among(session, [s.id for s in sentences])
+    for sentence in sentences:
+        if sentence.id in drawn:
+            sentence.split, sentence.split_explicit = Split.test, True
 
 
 def write_labels(session: Session, project_id: int, changes: dict[int, int], annotator: str,
@@ -112,6 +125,8 @@ def write_labels(session: Session, project_id: int, changes: dict[int, int], ann
         session.add(Annotation(sentence_id=sentence.id, label=label, annotator=annotator, source=source, created_at=now))
         sentence.label, sentence.unsure, sentence.labelled_by, sentence.labelled_at = label, False, annotator, now
         changed += 1
+    if source != AnnotationSource.bulk_accept:
+        _sampled_to_test(session, [s for s in sentences if s.label == changes[s.id]])
     return changed
 
 
@@ -189,7 +204,9 @@ def history(db: Database, sentence_id: int) -> list[AnnotationView]:
 
 def _apply_filter(stmt, project_id: int, queue_filter: QueueFilter):
     stmt = stmt.where(Sentence.project_id == project_id)
-    if queue_filter.unlabelled_only:
+    if queue_filter.evaluation_batch:
+        stmt = stmt.where(pending_batch(project_id))
+    elif queue_filter.unlabelled_only:
         stmt = stmt.where(Sentence.label.is_(None))
     elif queue_filter.label is not None:
         stmt = stmt.where(Sentence.label == queue_filter.label)
@@ -208,8 +225,8 @@ def _queues(project_id: int, queue_filter: QueueFilter, annotator: str | None) -
     sentences assigned to others are theirs. Other views leave out the annotator's pending assignments,
     whose labels (someone else's) they must not see yet."""
     plain = _apply_filter(select(Sentence.id), project_id, queue_filter).whereclause
-    if annotator is None:
-        return [plain]
+    if annotator is None or queue_filter.evaluation_batch:
+        return [plain]  # a batch sentence has no person's label yet: nothing to hide, and it is everyone's
     if queue_filter.unlabelled_only:
         own = _apply_filter(select(Sentence.id), project_id,
                             QueueFilter(unlabelled_only=False, search=queue_filter.search)).whereclause
@@ -236,7 +253,10 @@ def next_sentence(
             stmt = select(Sentence.id).where(where)
             if exclude_ids:
                 stmt = stmt.where(Sentence.id.not_in(list(exclude_ids)))
-            if order == "document":
+            if queue_filter.evaluation_batch:
+                # The batch's own random order, whatever the chosen one: any part of it is a random sample.
+                stmt = stmt.order_by(batch_position(project_id), Sentence.id)
+            elif order == "document":
                 stmt = stmt.order_by(Sentence.doc_id, Sentence.position, Sentence.id)
             elif order == "shuffled":
                 stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)

@@ -34,6 +34,7 @@ class Permission(str, enum.Enum):
     adjudicate = "adjudicate a disagreement between moderators"
     read_team_stats = "see the team's agreement and per-moderator figures"
     read_audit_log = "read the audit log"
+    request_estimate = "ask for an estimate on the stream"
 
 
 MODERATOR_PERMISSIONS = frozenset({Permission.label, Permission.check})

@@ -361,6 +361,7 @@ class AuditAction(str, enum.Enum):
     work_assigned = "work assigned"
     role_changed = "role changed"
     auto_retrain_set = "auto-retrain set"
+    estimate_requested = "estimate requested"
 
 
 class AuditEntry(Base):
@@ -397,4 +398,21 @@ class Assignment(Base):
     sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
     annotator: Mapped[str] = mapped_column(String(100), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EstimateSample(Base):
+    """A sentence drawn for the estimate on the stream of one model version (core/estimate.py): stratified
+    by the version's predicted label when drawn, so its labels can be reweighted to the whole stream."""
+
+    __tablename__ = "estimate_samples"
+    __table_args__ = (Index("ix_estimate_samples_project", "project_id", "created_at"),
+                      Index("ix_estimate_samples_sentence", "sentence_id"))
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    stratum: Mapped[int] = mapped_column(Integer)  # the version's predicted label for it when drawn
+    stratum_size: Mapped[int] = mapped_column(Integer)  # sentences of the stream the version predicted that label
+    position: Mapped[int] = mapped_column(Integer)  # order in the evaluation batch (strata interleaved)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
