@@ -2,9 +2,10 @@
 
 Why: the test split holds whichever sentences moderators chose to label, and once they label from
 "Most useful first" it is full of hard and rare cases, so its accuracy says little about the posts the
-model will see. Label Sleuth estimates precision on a fresh random sample for the same reason:
-cross-validation on actively chosen labels is biased (Label Sleuth, `label_sleuth/analysis_utils`,
-and Ein-Dor et al., "Active Learning for BERT", EMNLP 2020).
+model will see. Label Sleuth estimates precision on a fresh random sample of the latest model's positive
+predictions for the same reason (`label_sleuth/app.py: get_elements_for_precision_evaluation`,
+`orchestrator_api.py: estimate_precision`): cross-validation on actively chosen labels is biased.
+This module extends that to every label, to recall and prevalence, by stratifying on the prediction.
 
 The sample (`request_estimate`):
 

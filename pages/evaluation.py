@@ -20,6 +20,7 @@ from ui.charts import confusion_heatmap, loss_chart, precision_recall_chart, rel
 from core.permissions import Permission
 from ui.auth import require_actor
 from ui.common import get_db, require_project, safe_text, show_error
+from ui.estimate import show_stream_estimate
 from ui.review import choose_run, relabel_list, show_review_error
 
 project = require_project()
@@ -27,6 +28,13 @@ actor = require_actor()
 db = get_db()
 names = [label.name for label in project.labels]
 
+SOURCES = ("Test split", "Random sample (stream)")
+source = st.segmented_control("Numbers from", SOURCES, key="eval_source", default=SOURCES[0],
+                              help="The test split holds the sentences moderators chose to label; a random sample "
+                                   "of the rest says how the active version does on the posts it will see.")
+if source == SOURCES[1]:
+    show_stream_estimate(project, actor)
+    st.stop()
 st.caption("How a version does on the test split, where it goes wrong, and the labels to fix. Fixes are saved at once and feed the next retrain.")
 run = choose_run(project, key="eval_run")
 show_review_error()

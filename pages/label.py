@@ -6,6 +6,7 @@ import streamlit as st
 from core.assignments import moderator_work
 from core.auto_retrain import labels_until_next_model
 from core.errors import AppError
+from core.estimate import batch_progress
 from core.labeling import QUEUE_ORDERS, QueueFilter, get_sentence, next_sentence, save_label, undo_last
 from core.projects import project_stats
 from core.suggestions import suggestion_for
@@ -24,7 +25,8 @@ with st.expander("Labelling guidelines", expanded=False, icon=":material/menu_bo
     st.text(project.guidelines or "No guidelines written for this project yet.")  # plain text, never Markdown
 
 names = {label.value: label.name for label in project.labels}
-show_options = ["unlabelled", "unsure"] + [f"label:{v}" for v in names]
+batch = batch_progress(db, project.id)  # the latest estimate's sample, once an admin has asked for one
+show_options = ["unlabelled"] + (["batch"] if batch is not None else []) + ["unsure"] + [f"label:{v}" for v in names]
 col_show, col_order, col_search = st.columns([2, 1, 2])
 
 
@@ -33,6 +35,8 @@ def _show_title(option: str) -> str:
         return "Unlabelled first"
     if option == "unsure":
         return "Marked not sure"
+    if option == "batch":
+        return f"Evaluation batch ({batch.to_go} to go)"
     value = int(option.split(":")[1])
     return f"Re-visit: labelled {value} · {names[value]}"
 
@@ -48,6 +52,8 @@ search = col_search.text_input("Search text", key="label_search", placeholder="f
 
 if show == "unlabelled":
     queue_filter = QueueFilter(unlabelled_only=True, search=search)
+elif show == "batch":
+    queue_filter = QueueFilter(unlabelled_only=False, evaluation_batch=True, search=search)
 elif show == "unsure":
     queue_filter = QueueFilter(unlabelled_only=False, unsure_only=True, search=search)
 else:
@@ -127,6 +133,13 @@ def workbench() -> None:
     if mine is not None:
         st.caption(f"Your assignments: {mine.done} of {mine.assigned} labelled, {mine.pending} to go "
                    "(served first; some are labelled by a colleague too, blind)")
+    in_batch = show == "batch"
+    if in_batch and (progress_now := batch_progress(db, project.id)) is not None:
+        with st.container(key="batch-note"):
+            st.caption(f"Evaluation batch of version {progress_now.version}: {progress_now.labelled} of "
+                       f"{progress_now.requested} labelled, {progress_now.to_go} to go. A random sample, in its own "
+                       "order: say what each sentence is; the model's guess is hidden, and the labels go to the "
+                       "test split.")
 
     if view is None:
         st.success("Nothing left in this queue. Pick another view above, or train a model.",
@@ -143,13 +156,16 @@ def workbench() -> None:
         current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
         st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
 
-    suggestion = suggestion_for(db, view.id)
+    # In the evaluation batch the model's guess would sway the very labels that measure it: none shown.
+    suggestion = None if in_batch else suggestion_for(db, view.id)
     if suggestion is not None:
         st.caption("Suggestion: " + safe_text(f"{names.get(suggestion.label, '')} ({max(suggestion.probs):.2f})"))
         if order == "useful" and suggestion.reason:
             st.caption("Why this one: " + safe_text(suggestion.reason))
-    # The current label, or else the model's suggestion, is pre-selected (highlighted).
-    highlighted = view.label if view.label is not None else (suggestion.label if suggestion else None)
+    # The current label, or else the model's suggestion, is pre-selected (highlighted); never in the evaluation
+    # batch, where a label can only be the model's, accepted in bulk.
+    highlighted = None if in_batch else view.label if view.label is not None else (
+        suggestion.label if suggestion else None)
     with st.container(horizontal=True, key="label-buttons"):
         for value, name in names.items():
             st.button(safe_text(name), key=f"label-{value}", shortcut=str(value + 1), on_click=_on_label,
