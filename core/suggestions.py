@@ -1,7 +1,10 @@
-"""Live suggestions, the "Most useful first" queue, suspected label errors and the check queue.
+"""Live suggestions, the "Most useful first" queue, suspected label errors, contradicting pairs and the
+check queue.
 
 The worker computes (core/worker.py calls `refresh_suggestions`, `find_suspects` and `prepare_suggestions`);
-pages only read precomputed rows, so serving the useful queue costs the same as the plain one.
+pages only read precomputed rows, so serving the useful queue costs the same as the plain one. Contradicting
+pairs are computed when asked, from embeddings the worker has cached (never encoded here: the web process
+never loads a model).
 """
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.active import out_of_fold_probs, rank_useful, suspect_labels
+from core.active import contradicting_pairs, out_of_fold_probs, rank_useful, suspect_labels
 from core.classifier import align_proba, head_classes
 from core.errors import InvalidInput
+from core.assignments import pending_for
 from core.labeling import conflicted_sentence_ids, save_label
 from core.permissions import Actor, Permission, require
 from core.learning_curve import learning_curve_points  # noqa: F401  (pages/train.py reads it from here)
@@ -216,8 +221,8 @@ def suggestion_status(db: Database, project_id: int) -> SuggestionState | None:
 def find_suspects(project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
                   labels: Sequence[int | None], n_classes: int) -> list[dict] | None:
     """Out-of-fold probabilities of logistic heads on the given embeddings (one column per project label,
-    0 for a label without examples), ranked by confident learning; the Suspect rows to write, or None
-    when there are too few labels to check (the earlier suspects then stay)."""
+    0 for a label without examples), checked by cleanlab (core.active.suspect_labels); the Suspect rows
+    to write, or None when there are too few labels to check (the earlier suspects then stay)."""
     labelled = [i for i, label in enumerate(labels) if label is not None]
     y = np.array([labels[i] for i in labelled], dtype=int)
     try:
@@ -243,8 +248,8 @@ def write_suspects(session: Session, project_id: int, rows: list[dict] | None) -
 
 def store_suspects(db: Database, project_id: int, run_id: int, ids: Sequence[int], embeddings: np.ndarray,
                    labels: Sequence[int | None], n_classes: int) -> int:
-    """Find and store suspected label errors. The worker passes base-model embeddings: a body fine-tuned
-    on the labels has memorized them."""
+    """Find and store suspected label errors from embeddings of the labelled sentences (the worker passes
+    the new version's: they measured best, bench/bench_suspects.py)."""
     rows = find_suspects(project_id, run_id, ids, embeddings, labels, n_classes)
     if rows is None:
         return 0
@@ -329,3 +334,140 @@ def resolve_check(db: Database, actor: Actor, sentence_id: int, label: int) -> N
         save_label(db, actor, sentence_id, label, source=AnnotationSource.check, note="checked")
     with db.write() as session:
         session.execute(delete(Suspect).where(Suspect.sentence_id == sentence_id))
+
+
+# -- contradicting pairs -------------------------------------------------------------------------------
+
+# Near-duplicates by the *base* body: a fine-tuned body pulls each sentence towards its label, so it
+# pushes a near-duplicate labelled otherwise away, which is the very pair to find. The worker caches
+# these vectors for every labelled sentence after each run (core/worker.py `_analyse`).
+PAIR_MODEL_KEY = "base"
+# bench/bench_pairs.py on SST-2 with the base model: a copy with one word changed, dropped or added, or
+# with other punctuation or case, scores at or above 0.9 in most cases, while distinct sentences almost
+# never do (figures in README "Benchmarks").
+PAIR_SIMILARITY = 0.9
+
+
+@dataclass(frozen=True)
+class PairSide:
+    sentence_id: int
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class LabelPair:
+    """Two labelled sentences that read almost the same but carry different labels."""
+
+    first: PairSide
+    second: PairSide
+    similarity: float
+
+
+KEPT_APART = "kept apart from sentence "  # the note on each side, followed by the other side's id
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    differs: bool  # not in the other sentence at this place
+
+
+def differing_words(first: str, second: str) -> tuple[list[Word], list[Word]]:
+    """Both sentences split into words, each marked where it differs from the other sentence: the
+    words outside the longest runs the two share, in order (difflib)."""
+    a, b = first.split(), second.split()
+    same_a, same_b = set(), set()
+    for block in SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        same_a.update(range(block.a, block.a + block.size))
+        same_b.update(range(block.b, block.b + block.size))
+    return ([Word(w, i not in same_a) for i, w in enumerate(a)], [Word(w, i not in same_b) for i, w in enumerate(b)])
+
+
+def _cached_vectors(session: Session, model_key: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(hashes))
+    for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+        for h, blob in session.execute(select(Embedding.text_hash, Embedding.vector).where(
+                Embedding.model_key == model_key, Embedding.text_hash.in_(unique[start:start + 900]))):
+            found[h] = np.frombuffer(blob, dtype=np.float32)
+    return found
+
+
+def label_pairs(db: Database, project_id: int, actor: Actor | None = None,
+                threshold: float = PAIR_SIMILARITY) -> list[LabelPair]:
+    """Labelled sentences whose base-model embeddings have a cosine of at least `threshold` and whose
+    labels differ, most similar first, until they are settled (the same label on both, or kept apart
+    with `keep_pair_apart`). Left out: sentences without a cached embedding yet (the next run caches
+    them), those moderators disagree on (an admin decides them first), and, for an `actor`, those
+    still waiting blind in their own queue."""
+    with db.read() as session:
+        rows = session.execute(select(Sentence.id, Sentence.text_hash, Sentence.text, Sentence.label)
+                               .where(Sentence.project_id == project_id, Sentence.label.is_not(None))
+                               .order_by(Sentence.id)).all()
+        left_out = set(conflicted_sentence_ids(session, project_id))
+        if actor is not None:
+            left_out |= set(session.scalars(select(Sentence.id).where(Sentence.project_id == project_id,
+                                                                       pending_for(actor.name))))
+        vectors = _cached_vectors(session, PAIR_MODEL_KEY, [h for _, h, _, _ in rows])
+    rows = [r for r in rows if r[0] not in left_out and r[1] in vectors]
+    if len(rows) < 2:
+        return []
+    found = contradicting_pairs(np.stack([vectors[r[1]] for r in rows]), np.array([r[3] for r in rows]), threshold)
+    pairs = [LabelPair(PairSide(rows[p.first][0], rows[p.first][2], rows[p.first][3]),
+                       PairSide(rows[p.second][0], rows[p.second][2], rows[p.second][3]), p.similarity)
+             for p in found]
+    kept = _kept_apart(db, {s for p in pairs for s in (p.first.sentence_id, p.second.sentence_id)})
+    return [p for p in pairs if (p.first.sentence_id, p.second.sentence_id) not in kept]
+
+
+def _kept_apart(db: Database, sentence_ids: set[int]) -> set[tuple[int, int]]:
+    """Pairs (smaller id first) kept apart on both sides, with no label change on either side since."""
+    if not sentence_ids:
+        return set()
+    acts: dict[int, list[tuple[int | None, str]]] = {}
+    with db.read() as session:
+        ids = sorted(sentence_ids)
+        for start in range(0, len(ids), 900):
+            for sid, label, note in session.execute(
+                    select(Annotation.sentence_id, Annotation.label, Annotation.note)
+                    .where(Annotation.sentence_id.in_(ids[start:start + 900])).order_by(Annotation.id)):
+                acts.setdefault(sid, []).append((label, note))
+    kept_by: dict[int, set[int]] = {}
+    for sid, history_ in acts.items():
+        current = history_[-1][0]
+        # The acts since the label last changed: a kept-apart note older than a change no longer holds.
+        since = len(history_)
+        while since > 0 and history_[since - 1][0] == current:
+            since -= 1
+        kept_by[sid] = {int(note.removeprefix(KEPT_APART)) for _, note in history_[since:]
+                        if note.startswith(KEPT_APART) and note.removeprefix(KEPT_APART).isdigit()}
+    return {(a, b) for a in sentence_ids for b in kept_by.get(a, ())
+            if a < b and a in kept_by.get(b, set())}
+
+
+def keep_pair_apart(db: Database, actor: Actor, first_id: int, second_id: int) -> None:
+    """"They differ: keep both": each sentence keeps its label, recorded as checked against the other,
+    which keeps the pair off the list until either label changes. Raises PermissionDenied, NotFound."""
+    require(actor, Permission.check)
+    first_id, second_id = int(first_id), int(second_id)
+    with db.read() as session:
+        labels = dict(session.execute(select(Sentence.id, Sentence.label)
+                                      .where(Sentence.id.in_([first_id, second_id]))).all())
+    if len(labels) != 2 or None in labels.values():
+        raise NotFound("One of these two sentences is gone or no longer labelled; reload the page.")
+    for sid, other in ((first_id, second_id), (second_id, first_id)):
+        save_label(db, actor, sid, labels[sid], source=AnnotationSource.check, note=f"{KEPT_APART}{other}")
+
+
+def label_pair_alike(db: Database, actor: Actor, first_id: int, second_id: int, label: int) -> None:
+    """Both sentences take `label`: whichever side has another label changes, as a checked label
+    (resolve_check, which also clears a suspect on it). Raises PermissionDenied, NotFound, InvalidInput."""
+    with db.read() as session:
+        labels = dict(session.execute(select(Sentence.id, Sentence.label)
+                                      .where(Sentence.id.in_([int(first_id), int(second_id)]))).all())
+    if len(labels) != 2:
+        raise NotFound("One of these two sentences no longer exists; reload the page.")
+    for sid in (int(first_id), int(second_id)):
+        if labels[sid] != int(label):
+            resolve_check(db, actor, sid, int(label))

@@ -33,6 +33,7 @@ from core.run_metrics import RunMetrics
 from core.projects import get_project
 from core.runs import Job, end_run, finish_run, get_run, load_job, mark_lost_runs, resumable_scoring
 from core.suggestions import (
+    PAIR_MODEL_KEY,
     ProjectSentences,
     cached_embeddings,
     find_suspects,
@@ -290,7 +291,7 @@ class TrainingWorker:
             self._save(run, trained)
             scores = self._score_labelled(run, job, trained)
             backend = self._choose_backend(run, trained, scores)
-            analysis = self._analyse(run, job)
+            analysis = self._analyse(run, job, trained.classifier)
             self._publish(run, trained, scores, backend, analysis)
             self._score_rest(run, trained.classifier)
             self._finish(run, job, analysis)
@@ -472,14 +473,21 @@ class TrainingWorker:
         choice = onnx_scorer.choose_backend(folder, texts, probs, seconds, threads=self.settings.torch_threads)
         return _Backend(choice.backend.value, choice.agreement, choice.summary())
 
-    def _analyse(self, run: _RunInHand, job: Job) -> _Analysis:
-        """Suspected label errors, written only when the run finishes."""
+    def _analyse(self, run: _RunInHand, job: Job, classifier: Classifier | None = None) -> _Analysis:
+        """Suspected label errors, written only when the run finishes; the base body's vectors of the
+        labelled sentences, cached for contradicting pairs (core/suggestions.py `label_pairs`)."""
         run.hooks.on_phase("looking for suspicious labels")
         data = project_sentences(self.db, job.project_id)
-        # Out-of-fold on the *base* body: the fine-tuned body was trained on these very labels, wrong
-        # ones included, and has pulled them towards their given class (bench/bench_suspects.py).
-        base = cached_embeddings(self.db, "base", data.hashes, data.texts, self._encoder("base"))
-        suspects = find_suspects(job.project_id, run.id, data.ids, base, data.labels, len(job.label_values))
+        rows = [i for i, label in enumerate(data.labels) if label is not None]
+        hashes, texts = [data.hashes[i] for i in rows], [data.texts[i] for i in rows]
+        # On the new version's body, mostly cached by `_score_labelled`: out-of-fold heads on it found
+        # more flipped labels than on the base body's, or on both (bench/bench_suspects.py, README).
+        key = model_key_for(run.id)
+        tuned = cached_embeddings(self.db, key, hashes, texts,
+                                  classifier.embed if classifier is not None else lambda t: self._encoder(key)(t))
+        suspects = find_suspects(job.project_id, run.id, [data.ids[i] for i in rows], tuned,
+                                 [data.labels[i] for i in rows], len(job.label_values))
+        cached_embeddings(self.db, PAIR_MODEL_KEY, hashes, texts, lambda t: self._encoder(PAIR_MODEL_KEY)(t))
         self._stop_if_cancelled(run.id)
         return _Analysis(suspects, len(data.ids))
 

@@ -1,4 +1,5 @@
-"""Check labels that look wrong (after each run) and sentences two moderators labelled differently."""
+"""Check labels that look wrong (after each run), sentences two moderators labelled differently, and
+near-duplicate sentences that carry different labels."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,10 +7,12 @@ import streamlit as st
 from core.errors import AppError
 from core.labeling import get_sentence
 from core.permissions import Permission
-from core.suggestions import DISAGREE, check_queue, resolve_check
+from core.suggestions import (DISAGREE, PAIR_SIMILARITY, check_queue, keep_pair_apart, label_pair_alike, label_pairs,
+                              resolve_check)
 from core.care import preferences
 from ui.auth import require_actor
 from ui.common import get_db, require_project, safe_text, sentence_card, show_error
+from ui.pairs import pair_card
 
 project = require_project()
 actor = require_actor()
@@ -17,12 +20,62 @@ db = get_db()
 names = {label.value: label.name for label in project.labels}
 
 adjudicates = actor.may(Permission.adjudicate)
-st.caption("Each sentence here looks mislabelled to the model (out-of-fold: a head that never saw it disagrees "
-           "confidently)" + (" or was labelled differently by two moderators: your decision is the label training "
+items = check_queue(db, project.id, actor)
+pairs = label_pairs(db, project.id, actor)
+LABELS, PAIRS = "labels", "pairs"
+shown = st.radio("Check", [LABELS, PAIRS], horizontal=True, key="check-view", label_visibility="collapsed",
+                 format_func={LABELS: f"Labels to check ({len(items)})",
+                              PAIRS: f"Contradicting pairs ({len(pairs)})"}.get)
+
+
+def _pairs() -> None:
+    st.caption(f"Two labelled sentences that read almost the same (their embeddings' cosine is at least "
+               f"{PAIR_SIMILARITY}) but carry different labels; the words that differ are in bold. Give both one label, or keep both "
+               "if they really differ. Keys: `1`..`9` label both, `D` they differ.")
+    skipped_pairs = st.session_state.setdefault("pair_skipped", [])
+    waiting = [p for p in pairs if (p.first.sentence_id, p.second.sentence_id) not in skipped_pairs]
+    if not waiting:
+        st.success("No contradicting pairs right now.", icon=":material/task_alt:")
+        if skipped_pairs and st.button("Show skipped pairs again", key="pair-reset"):
+            st.session_state["pair_skipped"] = []
+            st.rerun()
+        return
+    pair = waiting[0]
+    ids = (pair.first.sentence_id, pair.second.sentence_id)
+
+    def _settle(label: int | None) -> None:
+        try:
+            if label is None:
+                keep_pair_apart(db, actor, *ids)
+            else:
+                label_pair_alike(db, actor, *ids, label)
+        except AppError as error:
+            st.session_state["check_error"] = str(error)
+
+    if message := st.session_state.pop("check_error", None):
+        show_error(message)
+    st.caption(f"{len(waiting)} pairs · cosine {pair.similarity:.2f}")
+    pair_card(pair, names, blur=preferences(db, actor).blur_sentences)
+    with st.container(horizontal=True, key="pair-buttons"):
+        for value, name in names.items():
+            st.button(safe_text(f"Both: {name}"), key=f"pair-label-{value}", shortcut=str(value + 1),
+                      on_click=_settle, args=(value,))
+        st.button("They differ: keep both", key="pair-keep", shortcut="D", type="primary", on_click=_settle,
+                  args=(None,))
+        if st.button("Skip", key="pair-skip", shortcut="S"):
+            skipped_pairs.append(ids)
+            st.rerun()
+
+
+if shown == PAIRS:
+    _pairs()
+    st.stop()
+
+st.caption("Each sentence here looks mislabelled to the model (out-of-fold: a head that never saw it gives "
+           "another label; most likely wrong first)" + (" or was labelled differently by two moderators: your decision is the label training "
                              "uses (a blind double in dispute stays out of training until you decide)" if adjudicates else "")
            + ". Keys: `K` keep the label, `1`..`9` change it.")
 
-items = check_queue(db, project.id, actor)
 skipped = st.session_state.setdefault("check_skipped", [])
 pending = [item for item in items if item.sentence_id not in skipped]
 st.progress(0.0 if not items else 1 - len(pending) / len(items), text=f"{len(pending)} to check")

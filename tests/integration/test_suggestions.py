@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from core.errors import PermissionDenied
-from core.labeling import QueueFilter, label_conflicts, next_sentence, save_label, sentence_table
+from core.labeling import QueueFilter, history, label_conflicts, next_sentence, save_label, sentence_table
 from core.suggestions import (
+    KEPT_APART,
+    PAIR_MODEL_KEY,
     REFRESH_EVERY,
     cached_embeddings,
     check_queue,
+    keep_pair_apart,
+    label_pair_alike,
+    label_pairs,
     project_sentences,
     refresh_due,
     refresh_suggestions,
@@ -143,3 +149,100 @@ def test_suspects_have_one_probability_per_project_label_when_a_label_has_no_exa
     [first, *_] = check_queue(db, project.id)
     assert first.sentence_id == punched and first.suggested_label == VIOLENCE
     assert len(first.probs) == 3 and first.probs[INSULT] == 0.0
+
+
+def test_the_worker_stores_suspects_from_the_new_versions_embeddings_and_caches_base_ones_for_pairs(settings, db, project):
+    from core.params import FAST_PRESET
+    from core.runs import request_retrain
+    from core.worker import TrainingWorker
+    from db.models import Embedding
+    from tests.fakes import FakeFactory
+
+    make_labelled_project(db, project)
+    data = project_sentences(db, project.id)
+    flipped = data.ids[next(i for i, t in enumerate(data.texts) if t.startswith("He punched"))]
+    save_label(db, moderator("ana"), flipped, 0)  # a deliberately wrong label
+    run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
+    worker = TrainingWorker(settings, db, worker_id="test-worker", classifiers=FakeFactory())
+    assert worker.claim_next(run.id) == run.id
+    worker.execute(run.id)
+    queue = check_queue(db, project.id)
+    assert queue[0].sentence_id == flipped and queue[0].suggested_label == 1
+    assert queue[0].reason == "suspected label error"
+    assert all(item.current_label != item.suggested_label for item in queue)
+    with db.read() as session:
+        base_hashes = set(session.scalars(select(Embedding.text_hash).where(Embedding.model_key == PAIR_MODEL_KEY)))
+    labelled = {h for h, label in zip(data.hashes, data.labels) if label is not None}
+    assert base_hashes == labelled  # the 24 labelled sentences, not the unlabelled one
+    assert len(base_hashes) == 24
+
+
+# -- contradicting pairs -----------------------------------------------------------------------------
+
+PAIR_TEXTS = {
+    "He shoved me hard against the kitchen counter.": ([1.0, 0.0, 0.0], "1"),
+    "He shoved me hard against the kitchen table.": ([0.95, 0.3122, 0.0], "0"),  # cosine 0.95 with the first
+    "The court date was moved to next month.": ([0.0, 1.0, 0.0], "0"),
+    "The court date was moved to next week.": ([0.0, 0.99, 0.1411], "0"),  # near-duplicate, same label
+    "I changed the locks last weekend.": ([0.0, 0.0, 1.0], "1"),
+    "I changed the locks last week.": ([0.6, 0.0, 0.8], "0"),  # cosine 0.8: too far apart
+}
+
+
+def _pair_project(db, project):
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    rows = tuple(ImportRow(i + 1, text, label, "train", "p", i) for i, (text, (_, label)) in enumerate(PAIR_TEXTS.items()))
+    commit_import(db, ADMIN, project.id, ParsedFile("test", rows, (), 0))
+    data = project_sentences(db, project.id)
+    cached_embeddings(db, PAIR_MODEL_KEY, data.hashes, data.texts,
+                      lambda texts: np.array([PAIR_TEXTS[t][0] for t in texts], dtype=np.float32))
+    return {text: sid for sid, text in zip(data.ids, data.texts)}
+
+
+def test_contradicting_pairs_are_near_duplicates_with_different_labels(db, project):
+    ids = _pair_project(db, project)
+    [pair] = label_pairs(db, project.id)
+    assert (pair.first.text, pair.first.label) == ("He shoved me hard against the kitchen counter.", 1)
+    assert (pair.second.text, pair.second.label) == ("He shoved me hard against the kitchen table.", 0)
+    assert pair.similarity == pytest.approx(0.95, abs=1e-3)
+    assert [(p.first.sentence_id, p.second.sentence_id) for p in label_pairs(db, project.id, threshold=0.8)] == [
+        (ids["He shoved me hard against the kitchen counter."], ids["He shoved me hard against the kitchen table."]),
+        (ids["I changed the locks last weekend."], ids["I changed the locks last week."])]
+    assert label_pairs(db, project.id, threshold=0.96) == []
+
+
+def test_a_pair_labelled_alike_leaves_the_list_and_only_the_other_side_changes(db, project):
+    ids = _pair_project(db, project)
+    counter, table = ids["He shoved me hard against the kitchen counter."], ids["He shoved me hard against the kitchen table."]
+    label_pair_alike(db, moderator("ana"), counter, table, 1)
+    assert label_pairs(db, project.id) == []
+    assert [(a.label, a.source) for a in history(db, table)] == [(0, "import"), (1, "check")]
+    assert [(a.label, a.source) for a in history(db, counter)] == [(1, "import")]
+
+
+def test_a_pair_kept_apart_stays_off_the_list_until_a_label_changes(db, project):
+    ids = _pair_project(db, project)
+    counter, table = ids["He shoved me hard against the kitchen counter."], ids["He shoved me hard against the kitchen table."]
+    keep_pair_apart(db, moderator("ana"), counter, table)
+    assert label_pairs(db, project.id) == []
+    assert [(a.label, a.note) for a in history(db, counter)][-1] == (1, f"{KEPT_APART}{table}")
+    assert [(a.label, a.note) for a in history(db, table)][-1] == (0, f"{KEPT_APART}{counter}")
+    save_label(db, moderator("ben"), table, 0)  # the same label again: still settled
+    assert label_pairs(db, project.id) == []
+    save_label(db, moderator("ben"), table, 1)
+    save_label(db, moderator("ben"), table, 0)  # changed and back: the decision is asked for again
+    assert [p.second.sentence_id for p in label_pairs(db, project.id)] == [table]
+
+
+def test_pairs_leave_out_disputed_and_not_yet_embedded_sentences(db, project):
+    from core.importing import ImportRow, ParsedFile, commit_import
+
+    ids = _pair_project(db, project)
+    counter, table = ids["He shoved me hard against the kitchen counter."], ids["He shoved me hard against the kitchen table."]
+    commit_import(db, ADMIN, project.id, ParsedFile("t", (ImportRow(1, "He shoved me hard against the kitchen door.", "0", "train", "q", 0),), (), 0))
+    assert [p.second.sentence_id for p in label_pairs(db, project.id)] == [table]  # the new one has no vector yet
+    save_label(db, moderator("ben"), table, 1)
+    save_label(db, moderator("cleo"), table, 0)  # moderators disagree: an admin decides that first
+    assert label_conflicts(db, project.id) == [table]
+    assert label_pairs(db, project.id) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.active import margins, out_of_fold_probs, rank_useful, suspect_labels
+from core.active import contradicting_pairs, margins, out_of_fold_probs, rank_useful, suspect_labels
 from core.errors import InvalidInput
 
 NAMES = ["other", "violence"]
@@ -63,6 +63,56 @@ def test_out_of_fold_suspicion_finds_flipped_labels():
     found = [s.index for s in suspects]
     assert set(flipped) <= set(found[:8])
     assert all(s.suggested == truth[s.index] for s in suspects if s.index in flipped)
+
+
+def test_suspects_in_well_separated_clusters_are_exactly_the_flipped_labels_most_sure_first():
+    rng = np.random.default_rng(1)
+    centers = np.array([[4.0, 0, 0, 0], [0, 4.0, 0, 0], [0, 0, 4.0, 0]])
+    truth = np.repeat([0, 1, 2], 30)
+    emb = centers[truth] + rng.normal(0, 0.3, (90, 4))
+    given = truth.copy()
+    flipped = {5: 1, 33: 2, 61: 0, 62: 1}
+    for i, label in flipped.items():
+        given[i] = label
+    suspects = suspect_labels(out_of_fold_probs(emb, given, 3), given)
+    assert sorted(s.index for s in suspects) == sorted(flipped)
+    assert all((s.given, s.suggested) == (given[s.index], truth[s.index]) for s in suspects)
+    scores = [s.score for s in suspects]
+    assert scores == sorted(scores, reverse=True) and all(0.5 < x <= 1.0 for x in scores)
+
+
+def test_suspects_rank_by_the_probability_of_the_given_label():
+    oof = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.05, 0.95], [0.7, 0.3], [0.1, 0.9]])
+    given = np.array([0, 0, 0, 0, 1, 1])
+    suspects = suspect_labels(oof, given)
+    assert [s.index for s in suspects] == [3, 2, 4, 1]  # p(given) 0.05, 0.2, 0.3, 0.4; rows 0 and 5 agree
+    assert [round(s.score, 2) for s in suspects] == [0.95, 0.8, 0.7, 0.6]
+    assert suspect_labels(np.zeros((0, 2)), np.array([], dtype=int)) == []
+
+
+def test_suspects_need_one_row_per_label():
+    with pytest.raises(InvalidInput):
+        suspect_labels(np.array([[0.5, 0.5]]), np.array([0, 1]))
+
+
+def test_contradicting_pairs_are_near_duplicates_with_different_labels_most_similar_first():
+    emb = _unit([[1, 0, 0], [1, 0.05, 0], [0, 1, 0], [0, 1, 0.2], [0, 0, 1], [0.02, 0, 1]])
+    labels = np.array([0, 1, 0, 1, 1, 1])
+    pairs = contradicting_pairs(emb, labels, 0.9)
+    assert [(p.first, p.second) for p in pairs] == [(0, 1), (2, 3)]  # 4 and 5 agree: no contradiction
+    assert pairs[0].similarity == pytest.approx(1 / np.sqrt(1.0025))
+    assert pairs[1].similarity == pytest.approx(1 / np.sqrt(1.04))
+
+
+def test_contradicting_pairs_threshold_is_inclusive_and_chunks_agree():
+    emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])  # cosines: 0.6, 0.0 and 0.8, exact in binary
+    labels = np.array([0, 1, 2])
+    assert [(p.first, p.second) for p in contradicting_pairs(emb, labels, 0.8)] == [(1, 2)]
+    assert [(p.first, p.second) for p in contradicting_pairs(emb, labels, 0.6)] == [(1, 2), (0, 1)]
+    assert contradicting_pairs(emb, labels, 0.8000001) == []
+    assert contradicting_pairs(emb, labels, 0.6, chunk=1) == contradicting_pairs(emb, labels, 0.6)
+    with pytest.raises(InvalidInput):
+        contradicting_pairs(emb, labels, 1.5)
 
 
 def test_out_of_fold_needs_two_labels():
