@@ -320,7 +320,7 @@ def stream_figures(labels: Sequence[int], strata: Sequence[StratumSample], seed:
             else:
                 why = "no sampled sentence has this label yet, so its recall is unknown"
         else:
-            why = "every predicted label's sentences need a label first"
+            why = "recall and prevalence wait for a label in every predicted label's sample"
         if stratum is None:
             why = "the version gives this label to no sentence of the stream"
         figures.append(LabelFigures(

@@ -52,7 +52,7 @@ def test_evaluation_switches_to_the_random_sample_where_an_admin_asks_for_an_est
     rows = table.value.set_index("label")
     assert rows.loc["1 · physical violence", "predicted"] == n1
     assert rows.loc["1 · physical violence", "labelled / drawn"] == f"0 / {min(n1, 93)}"
-    assert rows.loc["0 · other", "precision"] == "—"
+    assert rows.loc["0 · other", "precision (95% interval)"] == "—"
 
     # The batch labelled (by hand, here: a quarter of it "violent"), the figures appear with their intervals.
     while (view := next_sentence(get_db(), project.id, queue_filter=BATCH)) is not None:
@@ -61,10 +61,11 @@ def test_evaluation_switches_to_the_random_sample_where_an_admin_asks_for_an_est
     figures = estimate(get_db(), project.id)
     rows = at.dataframe[0].value.set_index("label")
     one = figures.per_label[1]
-    assert rows.loc["1 · physical violence", "precision"] == f"{one.precision:.3f}"
-    assert rows.loc["1 · physical violence", "95% interval (R)"] == (
-        f"{one.recall_interval.low:.2f} – {one.recall_interval.high:.2f}")
-    assert rows.loc["1 · physical violence", "prevalence"] == f"{one.prevalence:.3f}"
+    for column, value, interval in (("precision", one.precision, one.precision_interval),
+                                    ("recall", one.recall, one.recall_interval),
+                                    ("prevalence", one.prevalence, one.prevalence_interval)):
+        assert rows.loc["1 · physical violence", f"{column} (95% interval)"] == (
+            f"{value:.3f} ({interval.low:.2f} – {interval.high:.2f})")
     assert f"{drawn} of {drawn} sampled sentences labelled" in [p.proto.text for p in at.get("progress")]
     assert not at.warning
 

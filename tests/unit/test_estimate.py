@@ -101,7 +101,7 @@ def test_figures_wait_for_a_label_in_every_stratum_and_say_why():
     zero, one = stream_figures([0, 1], half)
     assert zero.precision == pytest.approx(2 / 3) and one.precision is None and one.precision_interval is None
     assert zero.prevalence is None and one.recall is None
-    assert one.why == "every predicted label's sentences need a label first"
+    assert one.why == "recall and prevalence wait for a label in every predicted label's sample"
     # A label the version never predicts: recall 0, no precision.
     never = stream_figures([0, 1, 2], [StratumSample(0, 50, 4, (0, 2, 0, 0)), StratumSample(1, 50, 4, (1, 1, 1, 0))])
     assert never[2].recall == 0.0 and never[2].precision is None and never[2].prevalence == pytest.approx(0.125)
