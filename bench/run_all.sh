@@ -10,6 +10,6 @@ $py bench/bench_import.py            > bench/output/import.txt 2>&1
 $py bench/bench_review.py            > bench/output/review.txt 2>&1
 $py bench/bench_latency.py           > bench/output/latency.txt 2>&1
 $py bench/bench_presets.py --data "$DATA" --seeds 3 2>/dev/null | grep -v "^{" > bench/output/presets.txt
-$py bench/bench_suspects.py --data "$DATA" --seeds 3 2>/dev/null | grep -v "^{" > bench/output/suspects.txt
+$py bench/bench_suspects.py --data "$DATA" 2>/dev/null | grep -v "^{" > bench/output/suspects.txt
 $py bench/bench_active.py --data "$DATA" --seeds 3 2>/dev/null | grep -v "^{" > bench/output/active.txt
 $py bench/bench_active.py --data "$DATA" --seeds 3 --positive-share 0.1 2>/dev/null | grep -v "^{" > bench/output/active_rare.txt
