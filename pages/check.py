@@ -54,7 +54,7 @@ def _pairs() -> None:
 
     if message := st.session_state.pop("check_error", None):
         show_error(message)
-    st.caption(f"{len(waiting)} pairs · cosine {pair.similarity:.2f}")
+    st.caption(f"{len(waiting)} {'pair' if len(waiting) == 1 else 'pairs'} · cosine {pair.similarity:.2f}")
     pair_card(pair, names, blur=preferences(db, actor).blur_sentences)
     with st.container(horizontal=True, key="pair-buttons"):
         for value, name in names.items():

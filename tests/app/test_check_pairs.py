@@ -59,7 +59,7 @@ def test_a_pair_is_shown_side_by_side_with_the_differing_word_in_bold_and_user_m
     captions = [c.value.replace("\\", "") for c in at.caption]
     assert any(c.startswith("Labelled positive · sentence") for c in captions)
     assert any(c.startswith("Labelled negative · sentence") for c in captions)
-    assert "1 pairs · cosine 0.98" in captions
+    assert "1 pair · cosine 0.98" in captions
     assert at.button(key="pair-label-0").label.replace("\\", "") == "Both: negative"
 
 
