@@ -246,3 +246,27 @@ def test_pairs_leave_out_disputed_and_not_yet_embedded_sentences(db, project):
     save_label(db, moderator("cleo"), table, 0)  # moderators disagree: an admin decides that first
     assert label_conflicts(db, project.id) == [table]
     assert label_pairs(db, project.id) == []
+
+
+def test_a_pair_side_still_blind_for_a_moderator_is_not_shown_to_them(db, project):
+    from core.accounts import create_user
+    from core.assignments import assign_work
+    from core.importing import ImportRow, ParsedFile, commit_import
+    from core.permissions import CLI_ACTOR
+
+    ids = _pair_project(db, project)
+    counter = ids["He shoved me hard against the kitchen counter."]
+    commit_import(db, ADMIN, project.id, ParsedFile("t", (ImportRow(1, "He shoved me hard against the kitchen door.", None, "train", "q", 0),), (), 0))
+    for name in ("ben", "cleo"):
+        create_user(db, CLI_ACTOR, name, "moderator", "a long enough password")
+    assert assign_work(db, ADMIN, project.id, ["ben", "cleo"], 1.0).doubled == 1  # a blind double for both
+    data = project_sentences(db, project.id)
+    door = data.ids[data.texts.index("He shoved me hard against the kitchen door.")]
+    cached_embeddings(db, PAIR_MODEL_KEY, [data.hashes[-1]], [data.texts[-1]],
+                      lambda texts: np.array([[0.97, 0.2431, 0.0]], dtype=np.float32))
+    save_label(db, moderator("ben"), door, 0)
+    pairs_of = lambda actor: sorted((p.first.sentence_id, p.second.sentence_id) for p in label_pairs(db, project.id, actor))  # noqa: E731
+    table = ids["He shoved me hard against the kitchen table."]
+    assert pairs_of(moderator("ben")) == sorted([(counter, table), (counter, door)])
+    assert pairs_of(moderator("cleo")) == [(counter, table)]  # cleo has yet to label the door sentence blind
+    assert pairs_of(None) == sorted([(counter, table), (counter, door)])
