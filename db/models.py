@@ -5,6 +5,7 @@ import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -123,7 +124,7 @@ class Sentence(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     split: Mapped[Split] = mapped_column(Enum(Split, native_enum=False, length=8))
     split_explicit: Mapped[bool] = mapped_column(Boolean, default=False)
-    shuffle_key: Mapped[int] = mapped_column(Integer)
+    shuffle_key: Mapped[int] = mapped_column(BigInteger)  # 48-bit random keys
     # The current label is the latest annotation's; kept here (written only by core.labeling and core.importing in
     # the same transaction as the annotation) so queues and counts on 100k rows stay index scans.
     label: Mapped[int | None] = mapped_column(Integer)

@@ -1,4 +1,6 @@
-"""Shared fixtures: every database here is a real SQLite file (WAL) in a temporary directory."""
+"""Shared fixtures: every database here is real: a SQLite file (WAL) in a temporary directory, and for
+the integration tests also a PostgreSQL database on a throwaway cluster (tests/postgres.py), each
+test once per database, when the server binaries are installed (test.sh installs them)."""
 from __future__ import annotations
 
 import os
@@ -18,9 +20,36 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_OUTPUT = ROOT / "test-output"
 
 
+def pytest_generate_tests(metafunc):
+    # The integration tests run against both databases; the rest (slow training, pages) on SQLite.
+    if "database_kind" in metafunc.fixturenames and "integration" in Path(str(metafunc.definition.path)).parts:
+        from tests import postgres
+
+        kinds = ["sqlite", "postgresql"] if postgres.available() else ["sqlite"]
+        metafunc.parametrize("database_kind", kinds, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"DATA_DIR": str(tmp_path / "data"), "WORKER_AUTOSTART": "0"})
+def database_kind(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    from tests.postgres import Cluster
+
+    cluster = Cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_kind: str, request, monkeypatch) -> Settings:
+    env = {"DATA_DIR": str(tmp_path / "data"), "WORKER_AUTOSTART": "0"}
+    if database_kind == "postgresql":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_cluster").new_database()
+        monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])  # for the CLI and workers the test starts
+    return Settings.from_env(env)
 
 
 @pytest.fixture

@@ -17,6 +17,10 @@ def run_migrations() -> None:
         return
     engine = create_engine(url)
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The app and its workers each migrate at start: on a shared server, one at a time.
+            connection.exec_driver_sql("SELECT pg_advisory_lock(7465616369)")
+            connection.commit()
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

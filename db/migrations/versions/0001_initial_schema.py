@@ -59,7 +59,7 @@ def upgrade() -> None:
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('split', sa.Enum('train', 'test', name='split', native_enum=False, length=8), nullable=False),
     sa.Column('split_explicit', sa.Boolean(), nullable=False),
-    sa.Column('shuffle_key', sa.Integer(), nullable=False),
+    sa.Column('shuffle_key', sa.BigInteger(), nullable=False),  # 48-bit keys: BIGINT on PostgreSQL (SQLite's INTEGER is 64-bit already)
     sa.Column('label', sa.Integer(), nullable=True),
     sa.Column('unsure', sa.Boolean(), nullable=False),
     sa.Column('labelled_by', sa.String(length=100), nullable=True),
@@ -151,6 +151,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('predictions', schema=None) as batch_op:
         batch_op.create_index('ix_predictions_run_conf', ['run_id', 'confidence'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        # use_alter: projects and training_runs point at each other, so create_table leaves this one out.
+        # SQLite cannot add a constraint to an existing table (and its foreign keys were never enforced here
+        # before PostgreSQL support: existing SQLite databases keep their schema).
+        op.create_foreign_key('fk_projects_active_run', 'projects', 'training_runs', ['active_run_id'], ['id'],
+                              ondelete='SET NULL')
 
     
 
