@@ -1,7 +1,8 @@
 """Retrain by itself: a project may ask for a new model version after every N label changes.
 
 Off by default. The worker checks between runs (`auto_retrain_if_due`); a run is queued only when no
-run of the project is queued or running, with the fast preset, by the actor "auto-retrain". A label
+run of the project is queued or running and the active version's evaluation batch is not half labelled,
+with the fast preset, by the actor "auto-retrain". A label
 change is any labelling act in the project since the newest training run was queued (a new label, a
 changed one, an undo, an import row, an adjudication), or since the project began when it has none.
 """
@@ -69,10 +70,20 @@ def auto_retrain_if_due(db: Database, project_id: int) -> RunInfo | None:
             TrainingRun.project_id == project_id, TrainingRun.status.in_([RunStatus.queued, RunStatus.running])))
         if busy:
             return None
+    if estimate_batch_half_done(db, project_id):
+        return None  # a new active version would make the estimate its batch is for stale
     try:
         return request_retrain(db, AUTO_ACTOR, project_id, FAST_PRESET, "fast")
     except AppError:
         return None
+
+
+def estimate_batch_half_done(db: Database, project_id: int) -> bool:
+    """The active version's evaluation batch (core/estimate.py) has some labels and waits for others."""
+    from core.estimate import batch_progress
+
+    progress = batch_progress(db, project_id)
+    return progress is not None and progress.is_active_version and 0 < progress.labelled < progress.requested
 
 
 def projects_with_auto_retrain(db: Database) -> list[int]:

@@ -75,3 +75,27 @@ def test_a_refusal_is_not_retried_until_labels_change_again(settings, db, projec
     _label(db, project, 1)
     worker.auto_retrain_if_due()
     assert calls == [project.id]
+
+
+def test_no_new_model_while_the_active_versions_evaluation_batch_is_half_labelled(settings, db, project):
+    from core.estimate import request_estimate
+    from db.models import EstimateSample
+
+    make_labelled_project(db, project)
+    for i in range(40):  # unlabelled sentences for the batch to sample
+        from core.importing import ImportRow, ParsedFile, commit_import
+
+        commit_import(db, ADMIN, project.id, ParsedFile("more", (ImportRow(1, f"Another unlabelled post {i}.", None,
+                                                                           "train", "more", i),), (), 0))
+    request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
+    TrainingWorker(settings, db, worker_id="first", classifiers=FakeFactory()).run_forever(exit_when_idle=True)
+    request_estimate(db, ADMIN, project.id)
+    with db.read() as session:
+        batch = [s.sentence_id for s in session.query(EstimateSample).order_by(EstimateSample.sentence_id)]
+    assert len(batch) >= 2
+    set_auto_retrain(db, ADMIN, project.id, 1)
+    save_label(db, SAM, batch[0], 1)
+    assert auto_retrain_if_due(db, project.id) is None  # half labelled: the new model waits
+    for sid in batch[1:]:
+        save_label(db, SAM, sid, 0)
+    assert auto_retrain_if_due(db, project.id) is not None  # batch done: retrain
