@@ -703,3 +703,58 @@ def _team_parsers(sub: argparse._SubParsersAction) -> None:
 
 _EXTENSIONS.append(_account_parsers)
 _EXTENSIONS.append(_team_parsers)
+
+
+# -- backups (issue 13) --------------------------------------------------------------------------
+
+def _size_text(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n} bytes"
+
+
+def _counts_text(counts) -> str:  # noqa: ANN001 - a BackupCounts
+    return (f"{counts.projects} projects, {counts.sentences} sentences, {counts.annotations} annotations, "
+            f"{counts.runs} runs, {counts.model_folders} model folders")
+
+
+@command("backup")
+def cmd_backup(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.backup import create_backup, verify_backup
+
+    if args.verify:
+        manifest = verify_backup(Path(args.verify))
+        print(f"{args.verify}: intact, all {len(manifest.files)} files match their SHA-256; "
+              f"{manifest.database} database at schema {manifest.schema_revision}, made {manifest.created_at}; "
+              f"{_counts_text(manifest.counts)}")
+        return 0
+    result = create_backup(settings, db, Path(args.output))
+    print(f"wrote {result.path} ({_size_text(result.size)}): {result.manifest.database} database at schema "
+          f"{result.manifest.schema_revision}; {_counts_text(result.manifest.counts)}")
+    if result.missing_models:
+        print(f"note: the model folders of runs {list(result.missing_models)} were already missing and are not "
+              "in the backup", file=sys.stderr)
+    return 0
+
+
+@command("restore")
+def cmd_restore(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from core.backup import restore_backup
+
+    result = restore_backup(settings, db, Path(args.path), force=args.force)
+    print(f"restored {args.path} (made {result.manifest.created_at}): {_counts_text(result.manifest.counts)}; "
+          f"models in {settings.models_dir}; active models checked"
+          + (f"; schema migrated from {result.manifest.schema_revision}" if result.migrated else ""))
+    return 0
+
+
+def _backup_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backup", help="write one file with the database, the kept model folders and checksums")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--output", metavar="PATH", help="the backup file to write, e.g. backups/teach-$(date +%%F).tar")
+    what.add_argument("--verify", metavar="PATH", help="check an existing backup's checksums; change nothing")
+
+    p = sub.add_parser("restore", help="replace the database and model folders with a backup's (checked first)")
+    p.add_argument("path")
+    p.add_argument("--force", action="store_true", help="replace a database that is not empty")
+
+
+_EXTENSIONS.append(_backup_parsers)

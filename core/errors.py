@@ -66,3 +66,15 @@ class AccountExists(AppError):
 
 class SetupAlreadyDone(AppError):
     """The first-admin screen is only for a database without accounts."""
+
+
+class BackupFailed(AppError):
+    """A backup could not be written (a missing tool, a missing active model); nothing was left behind."""
+
+
+class BackupIntegrityError(AppError):
+    """A backup file, or what was restored from it, does not match the checksums it recorded."""
+
+
+class RestoreRefused(AppError):
+    """A restore would replace data it should not (a non-empty database, a running worker, another schema)."""
