@@ -125,6 +125,8 @@ class Classifier(Protocol):
 class ClassifierFactory(Protocol):
     """How the worker gets classifiers: a fresh one over the base model, or a saved version."""
 
+    device: str  # the torch device type its classifiers run on ("cpu", "cuda"), recorded on each run
+
     def new(self, label_names: list[str], params: TrainingParams) -> Classifier: ...
 
     def load(self, directory: Path) -> Classifier: ...

@@ -246,7 +246,7 @@ def _run_json(run, worker_id: str | None = None) -> dict:
             "phase": run.phase, "step": run.progress_step, "total_steps": run.progress_total,
             "eta_seconds": None if eta is None else round(eta), "heartbeat_age_seconds": heartbeat_age,
             "worker": worker_id, "scoring_backend": run.scoring_backend, "scoring_note": run.scoring_note,
-            "scored": run.scored, "score_total": run.score_total}
+            "scored": run.scored, "score_total": run.score_total, "device": run.device, "host": run.host}
 
 
 def _format_seconds(seconds: float) -> str:

@@ -65,6 +65,9 @@ def _positive_int(name: str, raw: str) -> int:
 
 
 SCORING_BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+# Where the worker trains and scores. "auto" is resolved in the worker (core/setfit_adapter.py
+# `resolve_device`), never here: the web process must not import torch to read its settings.
+TORCH_DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Settings:
     # How a new version scores every sentence: "auto" measures the ONNX backends against torch on the
     # project's labelled sentences and takes the fastest that agrees on >= 99.5% (core/onnx_scorer.py).
     scoring_backend: str = "auto"
+    torch_device: str = "cpu"  # auto | cpu | cuda; CPU by default so that nothing needs a GPU
     # Signs login tickets and cookies; None: one is generated once into DATA_DIR/secret_key. Not in repr.
     secret_key: str | None = field(default=None, repr=False)
 
@@ -110,6 +114,10 @@ class Settings:
         if self.scoring_backend not in SCORING_BACKENDS:
             raise ConfigError(
                 f"SCORING_BACKEND must be one of {', '.join(SCORING_BACKENDS)}, got {self.scoring_backend!r}."
+            )
+        if self.torch_device not in TORCH_DEVICES:
+            raise ConfigError(
+                f"TORCH_DEVICE must be one of {', '.join(TORCH_DEVICES)}, got {self.torch_device!r}."
             )
         if not 0 <= self.break_reminder_minutes <= 24 * 60:
             raise ConfigError(f"BREAK_REMINDER_MINUTES must be between 0 (no reminder) and 1440, "
@@ -160,6 +168,7 @@ class Settings:
             break_reminder_minutes=_whole_number("BREAK_REMINDER_MINUTES", env.get("BREAK_REMINDER_MINUTES", "45")),
             secret_key=env.get("SECRET_KEY") or None,
             scoring_backend=(env.get("SCORING_BACKEND") or "auto").strip().lower(),
+            torch_device=(env.get("TORCH_DEVICE") or "cpu").strip().lower(),
         )
 
     def ensure_dirs(self) -> None:

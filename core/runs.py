@@ -75,6 +75,13 @@ class RunInfo:
     scored: int = 0  # sentences with a prediction of this version
     score_total: int = 0
     scoring_rate: float | None = None  # sentences per second while scoring
+    device: str | None = None  # the torch device type the worker ran it on (cpu | cuda); None until started
+    host: str | None = None  # the worker's machine
+
+    @property
+    def ran_on(self) -> str:
+        """"cpu · hostname" for the Versions table; "" for a run no worker has started."""
+        return " · ".join(part for part in (self.device, self.host) if part)
 
     @property
     def scoring_in_progress(self) -> bool:
@@ -124,7 +131,7 @@ def _info(run: TrainingRun, active_run_id: int | None) -> RunInfo:
         head_sha256=run.head_sha256, threshold=run.threshold, activation_note=run.activation_note,
         is_active=run.id == active_run_id, scoring_backend=run.scoring_backend, scoring_note=run.scoring_note or "",
         backend_agreement=run.backend_agreement, scored=run.scored or 0, score_total=run.score_total or 0,
-        scoring_rate=run.scoring_rate,
+        scoring_rate=run.scoring_rate, device=run.device, host=run.host,
     )
 
 

@@ -31,6 +31,7 @@ from core.classifier import (  # noqa: E402
     align_proba,
     head_classes,
 )
+from core.errors import ConfigError  # noqa: E402
 from core.params import TrainingParams  # noqa: E402
 from core.run_metrics import RunMetrics  # noqa: E402
 
@@ -44,6 +45,19 @@ CARD_FILE = "README.md"
 def set_threads(n: int) -> None:
     # Two torch processes on two cores each run several times slower; the worker owns the cores.
     torch.set_num_threads(n)
+
+
+def resolve_device(wanted: str) -> str:
+    """The torch device type for a TORCH_DEVICE value: "auto" is CUDA where torch sees a GPU, else CPU.
+
+    Resolved here, in the worker, because only this process may import torch (core/config.py)."""
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "TORCH_DEVICE=cuda, but torch sees no CUDA GPU on this machine (no driver, or a CPU-only torch "
+            "build). Set TORCH_DEVICE=auto to use a GPU only where there is one, or TORCH_DEVICE=cpu.")
+    return wanted
 
 
 class _HooksCallback(TrainerCallback):
@@ -143,16 +157,18 @@ class SetFitClassifier:
         return [name for value, name in enumerate(self.labels) if value not in known]
 
     @classmethod
-    def from_base(cls, base_model: str, labels: list[str], base_model_name: str, max_length: int = 256) -> "SetFitClassifier":
-        model = SetFitModel.from_pretrained(base_model, labels=labels)
+    def from_base(cls, base_model: str, labels: list[str], base_model_name: str, max_length: int = 256,
+                  device: str = "cpu") -> "SetFitClassifier":
+        # An explicit device: left to itself SetFit takes any GPU it sees, and CPU is the default here.
+        model = SetFitModel.from_pretrained(base_model, labels=labels, device=device)
         model.model_body.max_seq_length = max_length
         # The card looks the base model's name up on the hub when loaded from a path; say it ourselves.
         model.model_card_data.st_id = base_model_name
         return cls(model)
 
     @classmethod
-    def load(cls, directory: Path) -> "SetFitClassifier":
-        return cls(SetFitModel.from_pretrained(str(directory)))
+    def load(cls, directory: Path, device: str = "cpu") -> "SetFitClassifier":
+        return cls(SetFitModel.from_pretrained(str(directory), device=device))
 
     def fit(
         self,
@@ -345,18 +361,20 @@ def _note_labels_without_examples(card: Path, missing: list[str]) -> None:
 
 
 class SetFitFactory:
-    """The worker's source of SetFit classifiers (core.classifier.ClassifierFactory)."""
+    """The worker's source of SetFit classifiers (core.classifier.ClassifierFactory), all on one device."""
 
-    def __init__(self, base_model: str, base_model_name: str, torch_threads: int) -> None:
+    def __init__(self, base_model: str, base_model_name: str, torch_threads: int, torch_device: str = "cpu") -> None:
         self.base_model = base_model
         self.base_model_name = base_model_name
+        self.device = resolve_device(torch_device)
         set_threads(torch_threads)
 
     def new(self, label_names: list[str], params: TrainingParams) -> SetFitClassifier:
-        return SetFitClassifier.from_base(self.base_model, label_names, self.base_model_name, params.max_length)
+        return SetFitClassifier.from_base(self.base_model, label_names, self.base_model_name, params.max_length,
+                                          device=self.device)
 
     def load(self, directory: Path) -> SetFitClassifier:
-        return SetFitClassifier.load(directory)
+        return SetFitClassifier.load(directory, device=self.device)
 
 
 def effective_max_steps(params: TrainingParams, n_train: int) -> int:

@@ -122,7 +122,7 @@ class TrainingWorker:
             from core.setfit_adapter import SetFitFactory
 
             self._classifier_factory = SetFitFactory(self.settings.base_model, self.settings.base_model_name,
-                                                     self.settings.torch_threads)
+                                                     self.settings.torch_threads, self.settings.torch_device)
         return self._classifier_factory
 
     # -- liveness -------------------------------------------------------------------------------
@@ -162,6 +162,7 @@ class TrainingWorker:
                 return None
             now = utcnow()
             run.status, run.worker_id, run.started_at, run.heartbeat_at = RunStatus.running, self.id, now, now
+            run.host = _host()  # the device follows once the run starts (`_load_job`)
             run.phase = "loading the base model"
             self.current_run_id = run.id
             return run.id
@@ -311,7 +312,7 @@ class TrainingWorker:
             with self.db.write() as session:
                 claimed = session.execute(update(TrainingRun).where(
                     TrainingRun.id == run_id, *resumable_scoring(cutoff)).values(
-                    worker_id=self.id, heartbeat_at=utcnow())).rowcount
+                    worker_id=self.id, heartbeat_at=utcnow(), host=_host())).rowcount
             if not claimed:
                 continue
             log.info("run %s: resuming the scoring of every sentence", run_id)
@@ -364,6 +365,9 @@ class TrainingWorker:
     # The phases of `execute`, in order.
 
     def _load_job(self, run: _RunInHand) -> Job:
+        """The run's snapshot; first the device it runs on, for the Versions table. Resolved here, in the
+        guard, so TORCH_DEVICE=cuda on a machine without a GPU fails the run with the reason."""
+        self._update_run(run.id, device=self._classifiers().device)
         return load_job(self.db, run.id)
 
     def _train(self, run: _RunInHand, job: Job) -> _Trained:
@@ -642,6 +646,10 @@ def measure_test_split(job: Job, ids: Sequence[int], probs: np.ndarray, fit: Fit
     predicted = [job.label_values[int(i)] for i in probs[rows].argmax(axis=1)]
     return RunMetrics.measured([e.label for e in job.test], predicted, job.label_values,
                                train_seconds=fit.train_seconds, n_eval_pairs=fit.n_eval_pairs)
+
+
+def _host() -> str:
+    return socket.gethostname()[:200]  # the column's length
 
 
 def _plain_error(error: Exception) -> str:

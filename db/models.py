@@ -195,6 +195,9 @@ class TrainingRun(Base):
     scored: Mapped[int] = mapped_column(Integer, default=0)
     score_total: Mapped[int] = mapped_column(Integer, default=0)
     scoring_rate: Mapped[float | None] = mapped_column(Float)  # sentences per second, for the ETA
+    # Where the worker ran it: torch device type (cpu | cuda) and host name; None before a worker started it.
+    device: Mapped[str | None] = mapped_column(String(20))
+    host: Mapped[str | None] = mapped_column(String(200))
 
 
 class LossPoint(Base):

@@ -174,6 +174,7 @@ else:
             # How the version scores every sentence, and how often that agreed with torch on the labels.
             "scoring": "—" if r.scoring_backend is None else (
                 r.scoring_backend + ("" if r.backend_agreement is None else f" ({r.backend_agreement:.1%} agree)")),
+            "ran on": r.ran_on or "—",  # device · host: which worker machine trained it
             "note": r.error or r.activation_note,
         }
         for r in runs

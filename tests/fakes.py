@@ -76,6 +76,8 @@ class FakeClassifier:
 class FakeFactory:
     """core.classifier.ClassifierFactory for FakeClassifier; `made` keeps every classifier it handed out."""
 
+    device = "cpu"
+
     def __init__(self, aligned: bool = True) -> None:
         self.aligned = aligned
         self.made: list[FakeClassifier] = []

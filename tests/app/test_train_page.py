@@ -127,3 +127,17 @@ def test_retrain_by_itself_is_turned_on_here_and_counted_down_on_the_label_page(
     assert any("2 label change(s) until the next model" in c.value for c in label.caption)
     at.toggle(key="auto_on").set_value(False).run()
     assert auto_retrain_every(get_db(), _project().id) == 0
+
+
+def test_the_versions_table_shows_which_device_and_host_ran_each_version(make_app, tmp_path):
+    from sqlalchemy import update
+
+    at = make_app("pages/train.py")
+    first = _active_fast_version(tmp_path / "v1")
+    db = get_db()
+    with db.write() as session:
+        session.execute(update(TrainingRun).where(TrainingRun.id == first).values(device="cuda", host="gpu-box-1"))
+    # Version 2 waits for a worker: no machine has run it yet.
+    request_retrain(db, ADMIN, _project().id, FAST_PRESET.with_overrides({"seed": "3"}), "custom")
+    at.run()
+    assert _versions_table(at)["ran on"].tolist() == ["—", "cuda · gpu-box-1"]  # newest first
