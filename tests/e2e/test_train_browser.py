@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, signed_in_page, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, signed_in_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,7 +95,6 @@ def test_retrain_by_itself_after_n_labels(server_with_worker, page, test_output)
     run = wait_until(second_version, 240, "version 2, queued by itself, to succeed")
     assert run.requested_by == "auto-retrain"
     db.dispose()
-    page.goto(f"{server.url}/train")
-    wait_for_app_idle(page)
+    open_page(page, f"{server.url}/train", ".st-key-runs-table")
     expect(page.locator(".st-key-runs-table")).to_contain_text("v2")
     page.screenshot(path=str(test_output / "train-auto-retrain-done.png"), full_page=True)
