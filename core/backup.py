@@ -9,8 +9,11 @@
 Consistency while the app and a worker write: the database copy is one snapshot (SQLite's backup API
 copies in a single step under a WAL read snapshot, which never blocks writers; PostgreSQL's pg_dump
 reads a snapshot exported by our own REPEATABLE READ transaction). Which model folders to include is
-read from that same snapshot, and a published folder is never changed (core/model_store.py renames a
-fully written one into place), so every version the copied database knows has its files.
+read from that same snapshot, and a folder is published whole (core/model_store.py renames a fully
+written one into place), so every version the copied database knows has its files. The one later change
+to a published folder is the idle worker adding onnx/ (core/worker.export_deferred_if_due); the run row
+switches to ONNX only after that export, so a backup taken during it restores a version that scores with
+torch, and the restored worker exports it again.
 
 Uncompressed tar: model weights do not compress, and the pg_dump is compressed already.
 """
