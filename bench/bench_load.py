@@ -83,6 +83,7 @@ class LoadResult:
     save_max_ms: float
     next_p50_ms: float
     next_p95_ms: float
+    next_max_ms: float
     labels_per_second: float
     worker_busy_share: float  # share of samples in which the worker had a run (training or scoring)
     worker_phases: list[str]
@@ -221,19 +222,24 @@ def run_one(kind: str, seconds: float, n_moderators: int, think_ms: int, sst2: l
             started = time.monotonic()
             for thread in threads:
                 thread.start()
-            busy_samples, phases = [], []
+            busy_samples, phases, slowest_sample = [], [], 0.0
             while time.monotonic() - started < seconds:
+                sampled = time.monotonic()
                 runs = list_runs(db, project_id)
                 running = [r for r in runs if r.status == RunStatus.running]
                 busy_samples.append(bool(running))
                 if running and (not phases or phases[-1] != running[0].phase):
                     phases.append(running[0].phase)
                 _keep_worker_busy(db, project_id, admin)
+                slowest_sample = max(slowest_sample, time.monotonic() - sampled)
                 time.sleep(0.5)
             stop.set()
+            elapsed = time.monotonic() - started  # labels acknowledged after this moment still count
+            joined = time.monotonic()
             for thread in threads:
                 thread.join()
-            elapsed = time.monotonic() - started
+            print(f"[{kind}] window {elapsed:.1f} s (slowest sample of the worker {slowest_sample:.1f} s); "
+                  f"moderators stopped {time.monotonic() - joined:.1f} s after it", flush=True)
             runs_finished = sum(1 for r in list_runs(db, project_id) if r.status == RunStatus.succeeded)
             _stop_worker(worker)
 
@@ -265,7 +271,7 @@ def run_one(kind: str, seconds: float, n_moderators: int, think_ms: int, sst2: l
         save_p50_ms=round(statistics.median(save_ms), 1) if save_ms else float("nan"),
         save_p95_ms=round(percentile(save_ms, 0.95), 1), save_max_ms=round(max(save_ms, default=float("nan")), 1),
         next_p50_ms=round(statistics.median(next_ms), 1) if next_ms else float("nan"),
-        next_p95_ms=round(percentile(next_ms, 0.95), 1), labels_per_second=round(acknowledged / elapsed, 1),
+        next_p95_ms=round(percentile(next_ms, 0.95), 1), next_max_ms=round(max(next_ms, default=float("nan")), 1), labels_per_second=round(acknowledged / elapsed, 1),
         worker_busy_share=round(sum(busy_samples) / max(1, len(busy_samples)), 3), worker_phases=phases,
         runs_finished=runs_finished)
 
@@ -279,7 +285,7 @@ def report(result: LoadResult) -> None:
     for what, n in sorted(r.errors.items(), key=lambda kv: -kv[1]):
         print(f"  {n} x {what}")
     print(f"save_label latency: p50 {r.save_p50_ms} ms, p95 {r.save_p95_ms} ms, max {r.save_max_ms} ms")
-    print(f"next_sentence latency: p50 {r.next_p50_ms} ms, p95 {r.next_p95_ms} ms")
+    print(f"next_sentence latency: p50 {r.next_p50_ms} ms, p95 {r.next_p95_ms} ms, max {r.next_max_ms} ms")
     print(f"worker had a run {r.worker_busy_share:.0%} of the time; phases seen: {', '.join(r.worker_phases)}; "
           f"versions finished: {r.runs_finished}")
     if r.database == "sqlite":
