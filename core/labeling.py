@@ -262,7 +262,10 @@ def next_sentence(
                 stmt = stmt.order_by(Sentence.shuffle_key, Sentence.id)
             else:
                 # Precomputed by the worker (core/suggestions.py); sentences it has not ranked yet come last.
-                stmt = stmt.outerjoin(Suggestion, Suggestion.sentence_id == Sentence.id).order_by(
+                # The project in the join lets SQLite use the suggestions key (project_id, sentence_id); on
+                # sentence_id alone it scanned the table per sentence (120 s calls in bench/bench_load.py).
+                stmt = stmt.outerjoin(Suggestion, and_(Suggestion.project_id == Sentence.project_id,
+                                                       Suggestion.sentence_id == Sentence.id)).order_by(
                     Suggestion.rank.is_(None), Suggestion.rank, Sentence.shuffle_key, Sentence.id)
             sentence_id = session.scalar(stmt.limit(1))
             if sentence_id is not None:
