@@ -55,6 +55,9 @@ def _cell(page, i: int, j: int):
 def test_relabel_from_an_off_diagonal_cell(trained_server, page, test_output):
     server, db, project = trained_server
     signed_in_page(page, server, "evaluation", ".st-key-cell-0-0")
+    expect(page.locator(".st-key-accuracy-interval")).to_contain_text("Accuracy 95% interval:")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.screenshot(path=str(test_output / "evaluation-top.png"))  # the viewport: figures with their intervals
     counts = {(i, j): int(_cell(page, i, j).inner_text()) for i in (0, 1) for j in (0, 1)}
     i, j = next((c for c in ((0, 1), (1, 0)) if counts[c] > 0))
     _cell(page, i, j).click()
