@@ -56,7 +56,11 @@ def pending_for(annotator: str):
 
 
 def assigned_to_anyone():
-    return Sentence.id.in_(select(Assignment.sentence_id))
+    """A WHERE clause on Sentence: assigned to an enabled account (a disabled moderator's assignments go
+    back to the shared queue and can be assigned again)."""
+    enabled = select(Assignment.sentence_id).join(User, User.name == Assignment.annotator).where(
+        User.disabled.is_(False))
+    return Sentence.id.in_(enabled)
 
 
 def assign_work(db: Database, actor: Actor, project_id: int, moderators: Sequence[str], overlap_share: float,

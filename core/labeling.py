@@ -119,8 +119,8 @@ def write_labels(session: Session, project_id: int, changes: dict[int, int], ann
     changed = 0
     for sentence in sentences:
         label = changes[sentence.id]
-        if sentence.label == label:
-            continue
+        if sentence.label == label and not is_pending_for(session, sentence.id, annotator):
+            continue  # a blind double's label is the moderator's own judgement even when it matches
         _check_label(session, project_id, label)
         session.add(Annotation(sentence_id=sentence.id, label=label, annotator=annotator, source=source, created_at=now))
         sentence.label, sentence.unsure, sentence.labelled_by, sentence.labelled_at = label, False, annotator, now

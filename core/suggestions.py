@@ -301,7 +301,15 @@ def check_queue(db: Database, project_id: int, actor: Actor | None = None) -> li
         ).all()
         conflicts = conflicted_sentence_ids(session, project_id)
         may_adjudicate = actor is None or actor.may(Permission.adjudicate)
+        hidden: set[int] = set()
+        if not may_adjudicate:
+            # A disputed sentence is an admin's to decide; one still pending blind for this moderator
+            # would show a colleague's label.
+            hidden = set(conflicts) | set(session.scalars(select(Sentence.id).where(
+                Sentence.project_id == project_id, pending_for(actor.name))))
         for sid, text, label, suggested, score, probs in rows:
+            if sid in hidden:
+                continue
             votes = _votes(session, sid) if sid in conflicts and may_adjudicate else ()
             items.append(CheckItem(sid, text, label, suggested, score, json.loads(probs), "suspected label error",
                                    votes))
@@ -324,13 +332,10 @@ def resolve_check(db: Database, actor: Actor, sentence_id: int, label: int) -> N
     with db.read() as session:
         sentence = session.get(Sentence, int(sentence_id))
         disputed = sentence is not None and int(sentence_id) in conflicted_sentence_ids(session, sentence.project_id)
-        suspect = session.get(Suspect, (sentence.project_id, int(sentence_id))) is not None if sentence else False
-    if disputed and actor.may(Permission.adjudicate):
+    if disputed:
+        require(actor, Permission.adjudicate)  # never a disputant deciding their own dispute
         save_label(db, actor, sentence_id, label, source=AnnotationSource.adjudication, note="adjudicated")
-    elif disputed and not suspect:
-        require(actor, Permission.adjudicate)
     else:
-        # A suspected error settled by a moderator: as before adjudication existed, this settles it.
         require(actor, Permission.check)
         save_label(db, actor, sentence_id, label, source=AnnotationSource.check, note="checked")
     with db.write() as session:

@@ -153,7 +153,8 @@ def workbench() -> None:
     break_reminder()
     with st.container(border=True, key="card"):
         sentence_card(view, blur=blur)
-        current = "unlabelled" if view.label is None else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
+        # In the evaluation batch a sentence may carry a bulk-accepted label: the model's, not shown.
+        current = "unlabelled" if view.label is None or in_batch else f"currently **{view.label} · {safe_text(names.get(view.label, ''))}** by {safe_text(view.labelled_by or '')}"
         st.caption(f"Document {safe_text(view.doc_id or '—')} · sentence {view.position + 1} · {view.split} split · {current}")
 
     # In the evaluation batch the model's guess would sway the very labels that measure it: none shown.

@@ -195,3 +195,45 @@ def test_the_second_moderator_undoing_a_double_has_it_pending_again(db, project)
     assert {w.annotator: w.done for w in moderator_work(db, project.id)} == {"ana": 1, "ben": 0}
     again = next_sentence(db, project.id, annotator="ben")
     assert again.id == view.id and again.label is None
+
+
+def test_a_blind_label_that_matches_the_colleagues_is_recorded_from_the_table_too(db, project):
+    from core.labeling import save_labels
+
+    ids = _sentences(db, project, 2)
+    _team(db, "ana", "ben")
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 1.0)
+    save_label(db, BEN, ids[0], 1)
+    assert save_labels(db, ANA, project.id, {ids[0]: 1}) == 1  # "Saved 1", not 0: nothing leaks, it counts
+    assert {w.annotator: w.done for w in moderator_work(db, project.id)}["ana"] == 1
+
+
+def test_a_moderator_neither_sees_a_pending_double_among_suspects_nor_settles_a_dispute(db, project):
+    from core.suggestions import write_suspects
+
+    ids = _sentences(db, project, 3)
+    _team(db, "ana", "ben")
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 1.0)
+    save_label(db, BEN, ids[0], 1)
+    with db.write() as session:
+        write_suspects(session, project.id, [
+            {"project_id": project.id, "sentence_id": ids[0], "run_id": 1, "given_label": 1, "suggested_label": 0,
+             "score": 0.9, "probs_json": "[0.9, 0.1]"}])
+    assert [i.sentence_id for i in check_queue(db, project.id, ANA)] == []  # pending for ana: ben's label hidden
+    assert [i.sentence_id for i in check_queue(db, project.id, BEN)] == [ids[0]]
+    save_label(db, ANA, ids[0], 0)  # now a dispute
+    with pytest.raises(PermissionDenied, match="adjudicate"):
+        resolve_check(db, ANA, ids[0], 0)
+
+
+def test_a_disabled_moderators_pending_assignments_go_back_to_the_queue(db, project):
+    _sentences(db, project, 4)
+    _team(db, "ana", "ben")
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 0.0)
+    ben_ids = {s for s, names in _assignments(db).items() if names == ["ben"]}
+    disable_user(db, ADMIN, "ben")
+    served = []
+    while (view := next_sentence(db, project.id, annotator="ana", exclude_ids=served)) is not None:
+        served.append(view.id)
+    assert ben_ids <= set(served)
+    assert assign_work(db, ADMIN, project.id, ["ana"], 0.0).assigned == len(ben_ids)
