@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from core.audit import record
 from core.errors import EvaluationUnavailable, InvalidInput, NotFound
+from core.assignments import pending_for
 from core.evaluation import Interval, Reliability, accuracy_difference, compute_metrics, reliability
 from core.labeling import write_labels
 from core.permissions import Actor, Permission, require
@@ -31,6 +32,9 @@ class PredictionFilter:
     max_confidence: float = 1.0
     search: str = ""
     split: str | None = None
+    # The person looking: their pending blind doubles (core/assignments.py) are left out, since each
+    # row shows the sentence's current label, a colleague's there.
+    viewer: str | None = None
 
     def __post_init__(self) -> None:
         if self.agreement not in AGREEMENT:
@@ -70,6 +74,8 @@ def _filtered(run_id: int, f: PredictionFilter, columns):
         stmt = stmt.where(Sentence.text.icontains(f.search.strip(), autoescape=True))
     if f.split:
         stmt = stmt.where(Sentence.split == Split(f.split))
+    if f.viewer is not None:
+        stmt = stmt.where(~pending_for(f.viewer))
     return stmt
 
 
@@ -158,16 +164,16 @@ def evaluate_run(db: Database, run_id: int) -> Evaluation:
     return Evaluation(run_id, version, labels, metrics, trained, calibration)
 
 
-def cell_sentences(db: Database, run_id: int, true_label: int, predicted: int) -> pd.DataFrame:
-    """The test sentences in one confusion-matrix cell."""
-    f = PredictionFilter(predicted=predicted, human=true_label, split="test")
+def cell_sentences(db: Database, run_id: int, true_label: int, predicted: int, viewer: str | None = None) -> pd.DataFrame:
+    """The test sentences in one confusion-matrix cell (without the viewer's pending blind doubles)."""
+    f = PredictionFilter(predicted=predicted, human=true_label, split="test", viewer=viewer)
     frame, _ = prediction_rows(db, run_id, f, sort="most sure first", limit=10_000)
     return frame
 
 
-def misclassified(db: Database, run_id: int, limit: int = 500) -> pd.DataFrame:
+def misclassified(db: Database, run_id: int, limit: int = 500, viewer: str | None = None) -> pd.DataFrame:
     """Test sentences the model gets wrong, most confident mistakes first (often the label is wrong)."""
-    f = PredictionFilter(agreement="disagrees", split="test")
+    f = PredictionFilter(agreement="disagrees", split="test", viewer=viewer)
     frame, _ = prediction_rows(db, run_id, f, sort="most sure first", limit=limit)
     return frame
 
@@ -255,7 +261,7 @@ class Comparison:
         return self.shared_interval is not None and not self.shared_interval.contains(0.0)
 
 
-def compare_runs(db: Database, run_a: int, run_b: int) -> Comparison:
+def compare_runs(db: Database, run_a: int, run_b: int, viewer: str | None = None) -> Comparison:
     a, b = evaluate_run(db, run_a), evaluate_run(db, run_b)
     deltas = {"accuracy": b.metrics["accuracy"] - a.metrics["accuracy"]}
     for label in map(str, a.labels):
@@ -268,7 +274,7 @@ def compare_runs(db: Database, run_a: int, run_b: int) -> Comparison:
                    Sentence.split)
             .join(pa, and_(pa.sentence_id == Sentence.id, pa.run_id == run_a))
             .join(pb, and_(pb.sentence_id == Sentence.id, pb.run_id == run_b))
-            .where(pa.label != pb.label)
+            .where(pa.label != pb.label, *([~pending_for(viewer)] if viewer is not None else []))
             .order_by(Sentence.doc_id, Sentence.position)
         ).all()
     flipped = pd.DataFrame(

@@ -26,7 +26,7 @@ if run_a.id == run_b.id:
     st.info("Pick two different versions.")
     st.stop()
 try:
-    comparison = compare_runs(db, run_a.id, run_b.id)
+    comparison = compare_runs(db, run_a.id, run_b.id, viewer=actor.name)
 except AppError as error:
     show_error(error)
     st.stop()

@@ -110,13 +110,13 @@ if cell is not None:
     true_label, predicted = cell
     st.markdown(f"**True {safe_text(names[true_label])} → predicted {safe_text(names[predicted])}**")
     with st.container(key="cell-list"):
-        relabel_list(cell_sentences(db, run.id, true_label, predicted), project, actor, key="cellfix",
+        relabel_list(cell_sentences(db, run.id, true_label, predicted, viewer=actor.name), project, actor, key="cellfix",
                      extra_columns={"confidence": "confidence"})
 
 st.subheader("Misclassified test sentences")
 st.caption("Most confident mistakes first: often the *label* is what is wrong.")
 with st.container(key="misclassified"):
-    wrong = misclassified(db, run.id)
+    wrong = misclassified(db, run.id, viewer=actor.name)
     wrong = wrong.assign(predicted=[names[int(v)] for v in wrong["predicted"]])
     relabel_list(wrong, project, actor, key="mis", extra_columns={"predicted": "predicted", "confidence": "confidence"})
 

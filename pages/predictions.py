@@ -32,7 +32,7 @@ search = c6.text_input("Search text", key="pred_search")
 split = c7.selectbox("Split", [None, "train", "test"], format_func=lambda v: v or "any", key="pred_split")
 
 try:
-    filters = PredictionFilter(predicted, human, agreement, low, high, search, split)
+    filters = PredictionFilter(predicted, human, agreement, low, high, search, split, viewer=actor.name)
 except AppError as error:
     show_error(error)
     st.stop()
@@ -66,7 +66,7 @@ if nav.button("Next", disabled=page >= pages - 1, key="pred_next"):
 selected = event.selection.rows if event is not None else []
 if selected:
     row = frame.iloc[selected[0]]
-    view_sentence = get_sentence(db, int(row["id"]))
+    view_sentence = get_sentence(db, int(row["id"]), viewer=actor.name)
     with st.container(border=True, key="pred-detail"):
         sentence_card(view_sentence, blur=preferences(db, actor).blur_sentences)
         st.caption("Model: " + safe_text(" · ".join(f"{options[i]}: {p:.2f}" for i, p in enumerate(row["probs"]))))

@@ -237,3 +237,21 @@ def test_a_disabled_moderators_pending_assignments_go_back_to_the_queue(db, proj
         served.append(view.id)
     assert ben_ids <= set(served)
     assert assign_work(db, ADMIN, project.id, ["ana"], 0.0).assigned == len(ben_ids)
+
+
+def test_review_lists_leave_out_the_viewers_pending_doubles(db, project):
+    from core.review import PredictionFilter, compare_runs, prediction_rows
+    from tests.helpers import fake_succeeded_run
+
+    ids = _sentences(db, project, 4)
+    rows = tuple(ImportRow(i + 1, f"A labelled test sentence {i}.", str(i % 2), "test", "t", i) for i in range(4))
+    commit_import(db, ADMIN, project.id, ParsedFile("tests", rows, (), 0))  # compare needs a test split
+    _team(db, "ana", "ben")
+    assign_work(db, ADMIN, project.id, ["ana", "ben"], 1.0)
+    save_label(db, BEN, ids[0], 1)
+    run_a = fake_succeeded_run(db, project.id, 1, lambda s: 0.2)
+    run_b = fake_succeeded_run(db, project.id, 2, lambda s: 0.9)
+    listed = lambda who: set(prediction_rows(db, run_a, PredictionFilter(viewer=who), limit=100)[0]["id"])  # noqa: E731
+    assert ids[0] not in listed("ana") and ids[0] in listed("ben") and ids[0] in listed(None)
+    assert ids[0] not in set(compare_runs(db, run_a, run_b, viewer="ana").flipped["id"])
+    assert ids[0] in set(compare_runs(db, run_a, run_b, viewer="ben").flipped["id"])
