@@ -117,13 +117,13 @@ def assign_work(db: Database, actor: Actor, project_id: int, moderators: Sequenc
     return AssignmentSummary(assigned=len(candidates), doubled=n_double, per_moderator=added)
 
 
-def moderator_work(db: Database, project_id: int) -> list[ModeratorWork]:
-    """Per moderator with assignments in the project: assigned, labelled, pending."""
+def moderator_work(db: Database, project_id: int, annotator: str | None = None) -> list[ModeratorWork]:
+    """Per moderator with assignments in the project (or only `annotator`): assigned, labelled, pending."""
     with db.read() as session:
-        rows = session.execute(
-            select(Assignment.annotator, func.count())
-            .where(Assignment.project_id == project_id).group_by(Assignment.annotator).order_by(Assignment.annotator)
-        ).all()
+        stmt = select(Assignment.annotator, func.count()).where(Assignment.project_id == project_id)
+        if annotator is not None:
+            stmt = stmt.where(Assignment.annotator == annotator)
+        rows = session.execute(stmt.group_by(Assignment.annotator).order_by(Assignment.annotator)).all()
         work = []
         for annotator, assigned in rows:
             pending = session.scalar(select(func.count()).select_from(Sentence).where(

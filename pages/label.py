@@ -129,7 +129,7 @@ def workbench() -> None:
     until = labels_until_next_model(db, project.id)
     if until is not None:
         st.caption(f"{until} label change(s) until the next model" if until else "A new model is on its way")
-    mine = next((w for w in moderator_work(db, project.id) if w.annotator == actor.name), None)
+    mine = next(iter(moderator_work(db, project.id, annotator=actor.name)), None)  # runs on every key press: only theirs
     if mine is not None:
         st.caption(f"Your assignments: {mine.done} of {mine.assigned} labelled, {mine.pending} to go "
                    "(served first; some are labelled by a colleague too, blind)")

@@ -188,6 +188,15 @@ def server(tmp_path):
     started.stop()
 
 
+@pytest.fixture
+def server_with_worker(tmp_path):
+    """The app with its own autostarted worker, which notices a lost run within 30 s."""
+    started = StreamlitServer(tmp_path / "data", {"WORKER_AUTOSTART": "1", "HEARTBEAT_SECONDS": "1",
+                                                  "WORKER_LOST_AFTER_SECONDS": "30"})
+    yield started
+    started.stop()
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():

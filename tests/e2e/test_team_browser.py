@@ -21,21 +21,12 @@ from tests.e2e.conftest import (
     CONTENT_NOTE_READY,
     E2E_PASSWORD,
     LABEL_PAGE_READY,
-    StreamlitServer,
     open_page,
     sign_in,
     wait_for_app_idle,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def server_with_worker(tmp_path):
-    started = StreamlitServer(tmp_path / "data", {"WORKER_AUTOSTART": "1", "HEARTBEAT_SECONDS": "1",
-                                                  "WORKER_LOST_AFTER_SECONDS": "30"})
-    yield started
-    started.stop()
 
 
 def field(page, label: str):

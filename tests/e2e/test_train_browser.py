@@ -9,17 +9,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LABEL_PAGE_READY, StreamlitServer, open_page, signed_in_page, wait_for_app_idle
+from tests.e2e.conftest import LABEL_PAGE_READY, open_page, signed_in_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def server_with_worker(tmp_path):
-    started = StreamlitServer(tmp_path / "data", {"WORKER_AUTOSTART": "1", "HEARTBEAT_SECONDS": "1",
-                                                  "WORKER_LOST_AFTER_SECONDS": "30"})
-    yield started
-    started.stop()
 
 
 def test_retrain_from_the_browser(server_with_worker, page, test_output):
