@@ -18,6 +18,7 @@ from core.config import Settings
 from core.db import open_database
 from core.sessions import COOKIE_NAME, redeem_ticket, signing_secret
 from db.engine import Database
+from ui.heap import freeze_startup_heap
 
 MAX_BODY = 4096
 
@@ -58,6 +59,9 @@ async def clear_session_cookie(request: Request) -> Response:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
     return response
 
+
+# Last, once everything the pages use is imported: Streamlit's collection after each run then skips it.
+freeze_startup_heap()
 
 app = st.App(
     "app.py",
