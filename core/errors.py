@@ -78,3 +78,8 @@ class BackupIntegrityError(AppError):
 
 class RestoreRefused(AppError):
     """A restore would replace data it should not (a non-empty database, a running worker, another schema)."""
+
+
+class ModelStoreUnwritable(AppError):
+    """A new version could not be written into MODELS_DIR (a full disk, a read-only mount, no permission);
+    nothing of it was kept and the active version is unchanged."""

@@ -1,14 +1,17 @@
 """Model versions on disk: atomic saves, integrity checks, zips. MODELS_DIR/<run id>/ per version."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import shutil
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from core.errors import ModelIntegrityError, NotFound
+from core.errors import ModelIntegrityError, ModelStoreUnwritable, NotFound
 
 HEAD_FILE = "model_head.pkl"
 TMP_PREFIX = ".tmp-run-"
@@ -35,6 +38,36 @@ def publish(temp_dir: Path, models_dir: Path, run_id: int) -> tuple[Path, str]:
     head_sha = sha256_file(temp_dir / HEAD_FILE)
     temp_dir.rename(final)  # atomic on one filesystem
     return final, head_sha
+
+
+@contextmanager
+def writing_into(models_dir: Path) -> Iterator[None]:
+    """Turn a failed write of a new version into a message naming MODELS_DIR and what to do about it.
+    The libraries that write the model do not all raise OSError: safetensors raises its own error with the
+    OS error inside its text, so a full disk is also recognised there."""
+    try:
+        yield
+    except OSError as error:
+        raise ModelStoreUnwritable(_unwritable_message(models_dir, error.errno, error.strerror)) from error
+    except Exception as error:  # re-raised as it is unless it is a full disk behind another library's error
+        if "No space left on device" in str(error) or "StorageFull" in str(error):
+            raise ModelStoreUnwritable(_unwritable_message(models_dir, errno.ENOSPC, None)) from error
+        raise
+
+
+def _unwritable_message(models_dir: Path, code: int | None, reason: str | None) -> str:
+    unchanged = "Nothing of the new version was kept; the active version is unchanged."
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return (f"No space left on the disk of MODELS_DIR ({models_dir}) to save the new version. "
+                f"Free some space there or give it a larger disk, then retrain. {unchanged}")
+    if code == errno.EROFS:
+        return (f"MODELS_DIR ({models_dir}) is read-only, so the new version could not be saved. Make it "
+                f"writable (remount it read-write, or set MODELS_DIR to a writable folder), then retrain. {unchanged}")
+    if code in (errno.EACCES, errno.EPERM):
+        return (f"The worker may not write in MODELS_DIR ({models_dir}). Give the account the worker runs as "
+                f"write access to it, then retrain. {unchanged}")
+    return (f"The new version could not be written into MODELS_DIR ({models_dir}): {reason or 'an OS error'}. "
+            f"Check that folder and its disk, then retrain. {unchanged}")
 
 
 def remove_temp_dirs(models_dir: Path, run_ids: list[int] | None = None) -> int:

@@ -27,7 +27,7 @@ from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss
 from core.config import Settings
 from core.errors import AppError
 from core.learning_curve import finish_learning_curve, measure_learning_curve, points_json
-from core.model_store import publish, remove_temp_dirs, temp_dir_for
+from core.model_store import publish, remove_temp_dirs, temp_dir_for, writing_into
 from core.params import TrainingParams
 from core.run_metrics import RunMetrics
 from core.projects import get_project
@@ -55,6 +55,11 @@ log = logging.getLogger("worker")
 SCORE_CHUNK = 2000
 # Below this many sentences left to score, a run scores them with torch rather than export to ONNX first.
 ONNX_PAYS_OFF_FROM = 2000
+# The fault tests (tests/slow/test_faults.py) kill -9 the worker at exact points of a run. Some last a tenth
+# of a second (a save), too short to hit by polling the run's phase, so with WORKER_TEST_PAUSE_AT=<point> the
+# worker stops at that point, writes it into DATA_DIR/worker-paused-at and waits to be killed. Unset in use.
+TEST_PAUSE_ENV = "WORKER_TEST_PAUSE_AT"
+TEST_PAUSED_MARKER = "worker-paused-at"
 
 
 @dataclass
@@ -218,7 +223,9 @@ class TrainingWorker:
                     if exit_when_idle:
                         break
                     if time.monotonic() - last_recover > self.settings.heartbeat_seconds:
-                        mark_lost_runs(self.db, self.settings.worker_lost_after_seconds)
+                        # Not only at start: a worker restarted at once after a kill -9 sees the dead run as
+                        # still running until its heartbeat is old, and must still delete its temp folder.
+                        self.recover()
                         last_recover = time.monotonic()
                     self._stop.wait(poll_seconds)
                     continue
@@ -372,6 +379,7 @@ class TrainingWorker:
 
     def _train(self, run: _RunInHand, job: Job) -> _Trained:
         """A fresh classifier fitted on the train split; the test split only feeds the card's validation loss."""
+        self._pause_if_asked("loading the base model")
         classifier = self._classifiers().new(list(job.label_names), job.params)
         fit = classifier.fit([e.text for e in job.train], [e.label for e in job.train],
                              [e.text for e in job.test], [e.label for e in job.test], run.hooks, job.params)
@@ -379,10 +387,12 @@ class TrainingWorker:
         return _Trained(classifier, fit)
 
     def _save(self, run: _RunInHand, trained: _Trained) -> None:
-        """Into a temporary folder, published under MODELS_DIR/<run id>/ only in `_finish`."""
+        """Into a temporary folder, published under MODELS_DIR/<run id>/ only in `_publish`."""
         run.hooks.on_phase("saving the model")
-        run.temp_dir = temp_dir_for(self.settings.models_dir, run.id)
-        trained.classifier.save(run.temp_dir)
+        with writing_into(self.settings.models_dir):
+            run.temp_dir = temp_dir_for(self.settings.models_dir, run.id)
+            trained.classifier.save(run.temp_dir)
+        self._pause_if_asked("saving the model")  # written, not yet published
 
     def _score_labelled(self, run: _RunInHand, job: Job, trained: _Trained) -> _Scores:
         """The snapshot's labelled sentences, scored once with torch (the reference): the test metrics come
@@ -503,8 +513,9 @@ class TrainingWorker:
         (not yet succeeded, not active) but now records its model, metrics and scoring backend, so a worker
         that dies while scoring every sentence can be resumed by another (`resume_scoring_if_due`)."""
         run.hooks.on_phase("publishing the new version")
-        trained.classifier.write_card(run.temp_dir, scores.metrics)
-        run.published, head_sha = publish(run.temp_dir, self.settings.models_dir, run.id)
+        with writing_into(self.settings.models_dir):
+            trained.classifier.write_card(run.temp_dir, scores.metrics)
+            run.published, head_sha = publish(run.temp_dir, self.settings.models_dir, run.id)
         run.temp_dir = None
         self._update_run(run.id, model_dir=str(run.published), head_sha256=head_sha,
                          metrics_json=json.dumps(scores.metrics.to_dict()), scoring_backend=backend.name,
@@ -555,6 +566,7 @@ class TrainingWorker:
         """One transaction marks the run succeeded, applies the activation rule (core/runs.py) and writes the
         suspects and, if it became active, its suggestions (the freshest there are)."""
         run.hooks.on_phase("finishing")
+        self._pause_if_asked("finishing")  # published, not yet succeeded nor active
         info = get_run(self.db, run.id)
         data = run.sentences
         embeddings = cached_embeddings(self.db, model_key_for(run.id), data.hashes, data.texts, run.scorer.embed)
@@ -573,6 +585,13 @@ class TrainingWorker:
         run.published, run.status = None, RunStatus.succeeded  # kept: the run succeeded
 
     # -- run helpers ------------------------------------------------------------------------------
+    def _pause_if_asked(self, point: str) -> None:
+        """The fault tests' stop (see TEST_PAUSE_ENV): the heartbeat goes on, as in a worker busy there."""
+        if os.environ.get(TEST_PAUSE_ENV) != point:
+            return
+        (self.settings.data_dir / TEST_PAUSED_MARKER).write_text(point, encoding="utf-8")
+        threading.Event().wait()
+
     def _update_run(self, run_id: int, **values) -> None:
         with self.db.write() as session:
             session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
