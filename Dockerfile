@@ -9,8 +9,10 @@ ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
     DATA_DIR=/data \
     PORT=8501
 
+# /models: docker-compose.yml's shared model volume. A new named volume takes the owner of the image's
+# folder at its mount point, so the app user can write it.
 RUN useradd --create-home --uid 1000 app \
-    && mkdir -p /app /data && chown app:app /app /data
+    && mkdir -p /app /data /models && chown app:app /app /data /models
 WORKDIR /app
 USER app
 
