@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss, RunCancelled, TrainingHooks
 from core.config import Settings
@@ -139,7 +140,11 @@ class TrainingWorker:
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):
-            self.heartbeat()
+            try:
+                self.heartbeat()
+            except OperationalError:  # the database is unreachable (restarting): beat again next time, for
+                # a thread that died here would leave a live worker and its run to be taken for lost
+                log.warning("heartbeat not written: the database is unreachable", exc_info=True)
 
     def heartbeat(self) -> None:
         now = utcnow()
@@ -676,6 +681,10 @@ def _plain_error(error: Exception) -> str:
         return str(error)
     if isinstance(error, MemoryError):
         return "Training ran out of memory; lower the batch size or max length under Advanced."
+    if isinstance(error, OperationalError):
+        return ("The database could not be reached during the run (its server was restarted or is down), so the "
+                "run stopped. Check that the database server is running, then retrain. The active version is "
+                "unchanged.")
     if isinstance(error, OSError):
         return f"A file could not be read or written ({error}). Check that MODELS_DIR and BASE_MODEL exist and are writable/readable."
     return f"Training failed: {type(error).__name__}: {error}. The full traceback is in the run's log."

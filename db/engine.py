@@ -11,6 +11,7 @@ wait for it. The worker's claim also selects FOR UPDATE SKIP LOCKED.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -19,6 +20,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
+# How long a new PostgreSQL connection keeps trying while the server is down or starting up: a restart
+# (pg_ctl restart -m fast) takes 1-2 s here, and without this the worker's heartbeat and progress writes in
+# that gap fail (tests/slow/test_faults.py). Longer outages still fail, after this wait.
+RECONNECT_SECONDS = 15.0
 
 
 # Any constant: the one advisory lock key this app's write transactions share on PostgreSQL.
@@ -36,6 +41,24 @@ def is_postgres(url: str) -> bool:
 
 def _make_postgres_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    reached = [False]
+
+    @event.listens_for(engine, "do_connect")
+    def _connect_patiently(dialect, _record, cargs, cparams):  # noqa: ANN001
+        # Patient only once the server has been reached: then a failure is an outage (a restart) worth
+        # waiting for. A first connection fails at once, so a wrong URL, password or database name is
+        # reported without delay (psycopg gives these no SQLSTATE to tell them from a refused connection).
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+                reached[0] = True
+                return connection
+            except dialect.loaded_dbapi.OperationalError:
+                if not reached[0] or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
+
     if immediate:
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # noqa: ANN001

@@ -221,18 +221,8 @@ def test_kill_9_between_publishing_and_activation_is_resumed_by_the_next_worker_
         assert (resumed.status, resumed.error) == (RunStatus.succeeded, None)
         assert (resumed.scored, resumed.score_total) == (25, 25)
         verified_model_dir(resumed.model_dir, resumed.head_sha256)
-        active = active_run(baseline.db, baseline.project.id)
-        if resumed.is_active:  # its test accuracy is at least version 1's
-            assert active.id == doomed.id and resumed.activation_note.startswith("active: test accuracy ")
-        else:
-            assert active.id == baseline.version_1.id
-            assert resumed.activation_note.startswith("not activated: test accuracy ")
+        _assert_version_1_kept_and_the_active_one_by_the_rule(baseline, resumed)
         assert baseline.models_dir_entries() == sorted([str(baseline.version_1.id), str(doomed.id)])
-        # Version 1 is kept, intact and loadable, whichever is active now.
-        folder = verified_model_dir(baseline.version_1.model_dir, baseline.version_1.head_sha256)
-        from core.setfit_adapter import SetFitClassifier
-
-        assert SetFitClassifier.load(folder).predict_proba(["He shoved me."]).shape == (1, 2)
 
 
 def _heartbeat_older_than(baseline: Baseline, run_id: int, seconds: float) -> bool:
@@ -306,3 +296,81 @@ def test_a_read_only_models_dir_fails_the_run_saying_so_and_the_next_run_succeed
             _remount(models, "rw")
         retry = _assert_next_run_succeeds(baseline)
         assert baseline.models_dir_entries() == sorted([str(baseline.version_1.id), str(retry.id)])
+
+
+# -- the database server restarted mid-run (PostgreSQL) -----------------------------------------------------------
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of its own: restarting the session's shared one would cut other tests' connections."""
+    from tests import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL server binaries (apt-get install postgresql) and root are needed")
+    cluster = postgres.Cluster()
+    yield cluster
+    cluster.stop()
+
+
+def _restart_server(cluster) -> None:
+    # -l: the restarted server writes to its log, not to a pipe of ours that it would hold open.
+    subprocess.run(["runuser", "-u", "postgres", "--", cluster.pg_ctl, "-D", str(cluster.data), "-m", "fast",
+                    "-l", str(cluster.base / "server.log"), "-w", "restart"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def _worker_heartbeat(db: Database, pid: int):
+    from sqlalchemy import select
+
+    from db.models import Worker
+
+    with db.read() as session:
+        return session.scalar(select(Worker.heartbeat_at).where(Worker.pid == pid))
+
+
+def _assert_version_1_kept_and_the_active_one_by_the_rule(baseline: Baseline, run: RunInfo) -> None:
+    """Version 1's folder is intact and loadable; the active version is the one the activation rule chose
+    (the new run when its test accuracy is at least version 1's)."""
+    from core.setfit_adapter import SetFitClassifier
+
+    folder = verified_model_dir(baseline.version_1.model_dir, baseline.version_1.head_sha256)
+    assert SetFitClassifier.load(folder).predict_proba(["He shoved me."]).shape == (1, 2)
+    active = active_run(baseline.db, baseline.project.id)
+    if run.is_active:
+        assert active.id == run.id and run.activation_note.startswith("active: test accuracy ")
+    else:
+        assert active.id == baseline.version_1.id and run.activation_note.startswith("not activated: test accuracy ")
+
+
+def test_postgresql_restarted_mid_epoch_the_worker_reconnects_and_the_run_and_the_next_succeed(tmp_path, own_postgres):
+    from db.models import utcnow
+
+    medium = FAST_PRESET.with_overrides({"max_steps": "40", "num_iterations": "20", "batch_size": "8",
+                                         "logging_steps": "1"})
+    with _baseline(tmp_path, database_url=own_postgres.new_database()) as baseline:
+        survivor = baseline.queue(medium)
+        process = baseline.start_worker()
+        try:
+            wait_until(lambda: get_run(baseline.db, survivor.id).progress_step >= 2, 240, "training to be under way")
+            _restart_server(own_postgres)
+            restarted_at = utcnow()
+            # The worker's heartbeat thread lives on through the restart (it died on the first refused write).
+            wait_until(lambda: (_worker_heartbeat(baseline.db, process.pid) or restarted_at) > restarted_at, 15,
+                       "a heartbeat after the restart")
+            done = wait_until(lambda: (r := get_run(baseline.db, survivor.id)) and not r.status.is_active and r, 300,
+                              "the run to end")
+            assert (done.status, done.error) == (RunStatus.succeeded, None)
+            assert (done.progress_step, done.progress_total) == (40, 40)
+            _assert_version_1_kept_and_the_active_one_by_the_rule(baseline, done)
+            assert baseline.models_dir_entries() == sorted([str(baseline.version_1.id), str(survivor.id)])
+
+            baseline.change_a_label()
+            following = baseline.queue()  # served by the same worker process
+            after = wait_until(lambda: (r := get_run(baseline.db, following.id)) and not r.status.is_active and r,
+                               240, "the next run")
+            assert (after.status, after.error) == (RunStatus.succeeded, None)
+            assert process.poll() is None
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
