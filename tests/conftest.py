@@ -21,8 +21,11 @@ TEST_OUTPUT = ROOT / "test-output"
 
 
 def pytest_generate_tests(metafunc):
-    # The integration tests run against both databases; the rest (slow training, pages) on SQLite.
-    if "database_kind" in metafunc.fixturenames and "integration" in Path(str(metafunc.definition.path)).parts:
+    # The integration tests run against both databases, and so do the slow tests marked both_databases
+    # (worker processes training for real); the rest (pages, browser) on SQLite.
+    on_both = ("integration" in Path(str(metafunc.definition.path)).parts
+               or metafunc.definition.get_closest_marker("both_databases") is not None)
+    if "database_kind" in metafunc.fixturenames and on_both:
         from tests import postgres
 
         kinds = ["sqlite", "postgresql"] if postgres.available() else ["sqlite"]

@@ -188,6 +188,7 @@ def test_predict_writes_a_csv_with_a_probability_per_label(cli_run, tmp_path):
 
 # -- the worker process ----------------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
     run = request_retrain(db, ADMIN, trainable.id, TINY, "custom")
     done = wait_until(lambda: (r := get_run(db, run.id)) and not r.status.is_active and r, 240, "the run to end")
@@ -196,6 +197,7 @@ def test_worker_process_trains_a_queued_run(settings, db, trainable, worker):
     assert len(loss_table(db, run.id)) >= 1 and _predictions(db, run.id) > 0
 
 
+@pytest.mark.both_databases
 def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(settings, db, trainable):
     first = start_worker(settings.data_dir)
     try:
@@ -231,6 +233,7 @@ def test_kill_9_mid_training_fails_run_as_worker_lost_and_next_run_succeeds(sett
         second.wait(timeout=30)
 
 
+@pytest.mark.both_databases
 def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worker):
     from core.runs import cancel_run
 
@@ -246,6 +249,7 @@ def test_cancel_mid_training_stops_within_seconds(settings, db, trainable, worke
     assert not list(settings.models_dir.glob(".tmp-*"))
 
 
+@pytest.mark.both_databases
 def test_labelling_while_the_worker_trains_never_sees_a_locked_database(settings, db, trainable, worker):
     """The web process's writes and the worker's progress/loss/prediction writes interleave safely."""
     run = request_retrain(db, ADMIN, trainable.id, FAST_PRESET.with_overrides({"max_steps": "30", "logging_steps": "1"}), "custom")
@@ -276,6 +280,7 @@ def test_worker_refreshes_suggestions_between_runs_with_the_base_model(settings,
     assert refreshed.labelled_count >= labelled_before
 
 
+@pytest.mark.both_databases
 def test_a_run_stores_suggestions_from_the_new_version_and_checks_labels(settings, db, trainable, worker):
     from core.suggestions import suggestion_status
     from db.models import Suggestion
