@@ -53,6 +53,23 @@ def cleanlab_check(emb: np.ndarray, given: np.ndarray, c: float = 1.0) -> list[i
     return [s.index for s in suspect_labels(out_of_fold_probs(emb, given, 2, c=c), given)]
 
 
+def ranked_by(oof: np.ndarray, given: np.ndarray, rank: str) -> list[int]:
+    from cleanlab.filter import find_label_issues
+
+    return [int(i) for i in find_label_issues(given, oof, filter_by="predicted_neq_given",
+                                              return_indices_ranked_by=rank, n_jobs=1)]
+
+
+def knn_oof(emb: np.ndarray, given: np.ndarray, k: int) -> np.ndarray:
+    """Out-of-fold probabilities from the k nearest labelled neighbours (cosine), each sentence left out."""
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    nearest = np.argsort(-sims, axis=1)[:, :k]
+    share = given[nearest].mean(axis=1)
+    p1 = (share * k + 0.5) / (k + 1.0)  # smoothed: never exactly 0 or 1
+    return np.stack([1 - p1, p1], axis=1)
+
+
 def figures(order: list[int], flipped: set[int]) -> tuple[float, float, int]:
     """Recall in the top 2 x flipped, precision in the top 20, and how many were flagged."""
     return (len(set(order[:2 * len(flipped)]) & flipped) / len(flipped), len(set(order[:20]) & flipped) / 20,
@@ -68,6 +85,8 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/sst2")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--flip", type=float, default=0.10)
+    parser.add_argument("--cache", default="", help="folder keeping each seed's embeddings, so that trying "
+                        "another ranking does not train again (leave empty to train every time)")
     args = parser.parse_args()
     settings = Settings.from_env()
     from core.setfit_adapter import SetFitClassifier, set_threads
@@ -83,6 +102,18 @@ def main() -> None:
     for view in ("base", "fine-tuned", "concatenated"):
         for c in C_VALUES:
             methods[f"cleanlab, {view}, C={c:g}"] = lambda v, y, view=view, c=c: cleanlab_check(v[view], y, c)
+    # Other rankings of the same out-of-fold heads, measured before choosing.
+    methods["cleanlab, mean of base + fine-tuned heads"] = lambda v, y: [s.index for s in suspect_labels(
+        (out_of_fold_probs(v["base"], y, 2) + out_of_fold_probs(v["fine-tuned"], y, 2)) / 2, y)]
+    for rank in ("normalized_margin", "confidence_weighted_entropy"):
+        methods[f"cleanlab, fine-tuned, by {rank}"] = lambda v, y, rank=rank: ranked_by(
+            out_of_fold_probs(v["fine-tuned"], y, 2), y, rank)
+    methods["cleanlab, fine-tuned, 10 folds"] = lambda v, y: [s.index for s in suspect_labels(
+        out_of_fold_probs(v["fine-tuned"], y, 2, folds=10), y)]
+    for k in (10, 25):
+        methods[f"cleanlab, kNN k={k}, base"] = lambda v, y, k=k: [s.index for s in suspect_labels(knn_oof(v["base"], y, k), y)]
+        methods[f"cleanlab, kNN k={k}, fine-tuned"] = lambda v, y, k=k: [
+            s.index for s in suspect_labels(knn_oof(v["fine-tuned"], y, k), y)]
     results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in methods}
     ceiling: list[int] = []  # sentences a head fitted on the *true* labels still gets wrong (out-of-fold)
     n_flipped = int(200 * args.flip)
@@ -92,9 +123,16 @@ def main() -> None:
         truth = np.array([label for _, label in data])
         flipped = set(random.Random(seed).sample(range(len(data)), n_flipped))
         given = np.array([1 - label if i in flipped else label for i, label in enumerate(truth)])
-        clf = SetFitClassifier.from_base(settings.base_model, ["negative", "positive"], settings.base_model_name)
-        clf.fit(texts, list(given), [], [], TrainingHooks(), PRESETS["fast"])
-        views = {"base": _unit(base_model.embed(texts)), "fine-tuned": _unit(clf.embed(texts))}
+        cached = Path(args.cache) / f"seed{seed}-flip{args.flip:g}.npz" if args.cache else None
+        if cached is not None and cached.exists():
+            views = dict(np.load(cached))
+        else:
+            clf = SetFitClassifier.from_base(settings.base_model, ["negative", "positive"], settings.base_model_name)
+            clf.fit(texts, list(given), [], [], TrainingHooks(), PRESETS["fast"])
+            views = {"base": _unit(base_model.embed(texts)), "fine-tuned": _unit(clf.embed(texts))}
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cached, **views)
         views["concatenated"] = np.hstack([views["base"], views["fine-tuned"]])
         for name, method in methods.items():
             results[name].append(figures(method(views, given), flipped))
