@@ -665,7 +665,8 @@ def usage_snippet(labels: Sequence[str], max_seq_length: int = 256, pad_id: int 
 
 `model.onnx` is the fine-tuned sentence encoder with its pooling and normalisation in one graph: inputs
 `input_ids` and `attention_mask` (int64, batch x tokens), output `sentence_embedding`. SetFit's
-LogisticRegression head, `model_head.pkl`, turns embeddings into label probabilities. `model-int8.onnx`
+scikit-learn head, `model_head.pkl` (a LogisticRegression; under the fast preset Platt-calibrated copies of
+it), turns embeddings into label probabilities. `model-int8.onnx`
 is a dynamic-int8 copy, about twice as fast; its labels can differ from the fp32 graph's for texts close
 to a decision boundary (`scoring.json`'s `recheck_margin` is how far int8 was measured to move the
 log-probability gap between two labels; the app embeds texts within it again with `model.onnx`).

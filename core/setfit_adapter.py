@@ -134,6 +134,7 @@ class SetFitClassifier:
         self.model = model
         self._validation_note = ""  # what the card says about the Validation Loss, once trained
         self._tweaks_note = ""  # and about bf16 / frozen embeddings
+        self._calibration_note = ""  # and about the head's calibration
 
     @property
     def labels(self) -> list[str]:
@@ -222,12 +223,39 @@ class SetFitClassifier:
                 trainer.train()
             train_seconds = time.monotonic() - started
         self._tweaks_note = _tweaks_note(applied)
+        if params.calibrate_head:
+            self._calibration_note = self._calibrate_head(train_texts, train_labels, params.seed)
         if has_eval:
             self._validation_note = (
                 f"\n*The Validation Loss was computed on {trainer.n_eval_pairs} pairs of the {len(test_texts)} labelled "
                 f"test sentences (at most {params.eval_max_pairs}, drawn with seed {params.seed}).*\n")
         # No trainer.evaluate(): the worker scores the test split once, with every other sentence.
         return FitResult(train_seconds=train_seconds, n_eval_pairs=trainer.n_eval_pairs)
+
+    def _calibrate_head(self, texts: Sequence[str], labels: Sequence[int], seed: int) -> str:
+        """Replace the trained head by Platt-scaled copies of it (Platt 1999; scikit-learn's
+        CalibratedClassifierCV, method="sigmoid"): k heads, each fitted on k-1 folds of the train
+        sentences' embeddings with a sigmoid fitted on the fold it did not see, their probabilities
+        averaged. k is 5, or fewer when a label has fewer train sentences; below 2 per label the head
+        stays as trained. Returns the card's note. Measured: bench/bench_calibration.py."""
+        from sklearn.base import clone
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+
+        head = self.model.model_head
+        y = np.asarray(labels, dtype=int)
+        counts = np.bincount(y)
+        folds = int(min(5, counts[counts > 0].min())) if (counts > 0).sum() >= 2 else 0
+        if folds < 2 or not hasattr(head, "predict_proba") or type(head).__module__.startswith("setfit"):
+            return ("\n*The head's probabilities are not calibrated: a label has fewer than 2 train "
+                    "sentences.*\n") if folds < 2 else ""
+        embeddings = self.embed(texts)
+        calibrated = CalibratedClassifierCV(clone(head), method="sigmoid",
+                                            cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed))
+        self.model.model_head = calibrated.fit(embeddings, y)
+        return (f"\n*The head's probabilities are calibrated with Platt scaling (scikit-learn's "
+                f"CalibratedClassifierCV, sigmoid, {folds} folds of the train sentences' embeddings; "
+                f"the head is the mean of {folds} LogisticRegression heads).*\n")
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
@@ -259,7 +287,7 @@ class SetFitClassifier:
         self._add_card_notes(Path(directory) / CARD_FILE)
 
     def _add_card_notes(self, card: Path) -> None:
-        _note_validation_sample(card, self._validation_note + self._tweaks_note)
+        _note_validation_sample(card, self._validation_note + self._tweaks_note + self._calibration_note)
         _note_labels_without_examples(card, self.labels_without_examples)
 
 

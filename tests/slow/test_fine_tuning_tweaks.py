@@ -55,3 +55,39 @@ def test_auto_precision_is_bf16_only_on_a_cpu_that_computes_it_natively(monkeypa
     monkeypatch.setattr(adapter, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"  # asked for explicitly
+
+
+def test_the_fast_preset_calibrates_the_head_and_the_saved_model_loads_with_setfit_as_it_scores(tmp_path):
+    from setfit import SetFitModel
+    from sklearn.calibration import CalibratedClassifierCV
+
+    classifier, _, _, card = _train(tmp_path)  # the fast preset: calibrate_head on
+    head = classifier.model.model_head
+    assert isinstance(head, CalibratedClassifierCV)
+    assert len(head.calibrated_classifiers_) == 5  # 6 train sentences per label: 5 folds
+    assert "calibrated with Platt scaling" in card and "5 folds" in card
+    texts = ["a good film", "dreadful acting"]
+    loaded = SetFitModel.from_pretrained(str(tmp_path))  # the zip a user downloads, as it is
+    import numpy as np
+
+    assert np.allclose(loaded.predict_proba(texts).numpy(), classifier.predict_proba(texts), atol=1e-6)
+
+
+def test_without_calibration_the_head_stays_setfits_logistic_regression(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    classifier, _, _, card = _train(tmp_path, calibrate_head="false")
+    assert type(classifier.model.model_head) is LogisticRegression
+    assert "calibrated" not in card
+
+
+def test_a_label_with_one_train_sentence_keeps_the_head_as_trained_and_says_so(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = SetFitClassifier.from_base(bundled_base_model_path(), ["negative", "positive"],
+                                            "sentence-transformers/all-MiniLM-L6-v2")
+    params = FAST_PRESET.with_overrides({"max_steps": "2", "num_iterations": "1"})
+    classifier.fit(["a good film", "great acting", "lovely", "awful plot"], [1, 1, 1, 0], [], [], TrainingHooks(), params)
+    classifier.save(tmp_path)
+    assert type(classifier.model.model_head) is LogisticRegression
+    assert "not calibrated: a label has fewer than 2 train sentences" in (tmp_path / "README.md").read_text(encoding="utf-8")
