@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,3 +130,12 @@ class CountingEncoder:
             out.append(v + 0.01)
         return np.array(out)
 
+
+
+def as_from_a_terminal() -> None:
+    """Popen's preexec_fn for a child that a test interrupts with SIGINT: Ctrl-C's signal unblocked and
+    at its default, as a shell gives it. A child inherits its parent's blocked and ignored signals, and
+    in the full suite the pytest process can hold SIGINT blocked (a library's helper process started
+    from it blocks the signals it must not get while spawning), so a test's Ctrl-C went unheard."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,7 +14,7 @@ from core.launcher import WORKER_STOPPED
 from core.params import FAST_PRESET
 from core.runs import get_run, list_runs, request_retrain
 from db.models import RunStatus
-from tests.helpers import ADMIN, ROOT, env_for, make_labelled_project, start_worker, wait_until
+from tests.helpers import ADMIN, ROOT, as_from_a_terminal, env_for, make_labelled_project, start_worker, wait_until
 from tests.processes import process_alive
 
 pytestmark = pytest.mark.slow
@@ -72,6 +72,7 @@ def test_ctrl_c_during_train_wait_in_process_fails_the_run_as_worker_stopped(set
         [sys.executable, "-m", "core", "train", "--project", project.name, "--wait", "--param", "max_steps=400",
          "--param", "num_iterations=20", "--param", "batch_size=8"],
         cwd=ROOT, env=env_for(settings.data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         wait_until(lambda: (runs := list_runs(db, project.id)) and runs[0].progress_step >= 2, 240,

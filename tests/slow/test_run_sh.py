@@ -18,7 +18,7 @@ from core.config import Settings
 from core.db import open_database
 from core.launcher import PARENT_PID_ENV
 from db.models import Worker
-from tests.helpers import ROOT, wait_until
+from tests.helpers import ROOT, as_from_a_terminal, wait_until
 from tests.processes import free_port, open_streamlit_session, parent_pid, process_alive
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,7 @@ def app(tmp_path: Path):
     env.pop(PARENT_PID_ENV, None)
     log = open(tmp_path / "run.log", "wb")
     process = subprocess.Popen(["./run.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=as_from_a_terminal)
     db = None
     try:
         wait_until(lambda: _healthy(port) or process.poll() is not None, 120, "the app's health check", interval=0.5)
