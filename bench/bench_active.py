@@ -10,15 +10,18 @@ sentences get their known label, chosen by a strategy:
   random   uniformly at random
   useful   the app's queue: core.active.rank_useful on the new model's probabilities and embeddings,
            with the label counts so far: while the labels are skewed, the least sure sentences the
-           model predicts as the scarce label; once they are balanced, random ones
+           model predicts as the scarce label; once they are balanced, random ones, taking turns
+           between the labels the model predicts
   margin   the same ranking without label counts: plain least-margin first, kept diverse
 
 The pool is a uniform sample of train (about half positive) unless --positive-share sets the share of
 label 1, e.g. 0.1 for a pool where the label a team looks for is rare, as in moderation. The test set
 is always the balanced SST-2 test sample, so its accuracy is the balanced accuracy.
 
-Prints each strategy's curve (mean over seeds), the positives it found, and how many labels it needs
-to reach, for good, the accuracy random picking has at the last point (128 labels). Per-seed curves
+Prints each strategy's curve (mean and standard deviation over seeds), the positives it found, how
+many labels it needs to reach, for good, the accuracy random picking has at the last point (128
+labels), and issue 12's verdict for the pool: on the uniform pool, never below random's mean minus one
+standard deviation from 32 labels on; on a rare pool, at most half of random's labels. Per-seed curves
 are appended to --log as JSON lines; --report-from LOG prints the report again from such a log.
 """
 from __future__ import annotations
@@ -137,13 +140,17 @@ def main() -> None:
 
 def report(curves: dict[str, list[list[tuple[int, float, int]]]], positive_share: float) -> None:
     ns = [n for n, _, _ in next(iter(curves.values()))[0]]
+    seeds = min(len(cs) for cs in curves.values())
+    curves = {s: cs[:seeds] for s, cs in curves.items()}  # a run stopped early: the seeds every strategy has
     mean = {s: [statistics.mean(c[k][1] for c in cs) for k in range(len(ns))] for s, cs in curves.items()}
+    spread = {s: [statistics.stdev(c[k][1] for c in cs) if len(cs) > 1 else 0.0 for k in range(len(ns))]
+              for s, cs in curves.items()}
     found = {s: statistics.mean(c[-1][2] for c in cs) for s, cs in curves.items()}
     share = f"{positive_share:.0%} positive" if positive_share else "uniform sample, about half positive"
-    print(f"\npool: {share}; mean test accuracy over {len(next(iter(curves.values())))} seeds")
-    print("labels  " + "  ".join(f"{s:>8}" for s in curves))
+    print(f"\npool: {share}; test accuracy over {seeds} seeds, mean ± standard deviation across seeds")
+    print("labels  " + "  ".join(f"{s:>15}" for s in curves))
     for k, n in enumerate(ns):
-        print(f"{n:>6}  " + "  ".join(f"{mean[s][k]:>8.4f}" for s in curves))
+        print(f"{n:>6}  " + "  ".join(f"{mean[s][k]:>8.4f} ± {spread[s][k]:.3f}" for s in curves))
     print("positives labelled at the end: " + ", ".join(f"{s} {found[s]:.1f}" for s in curves))
     if "random" not in curves:
         return
@@ -157,6 +164,19 @@ def report(curves: dict[str, list[list[tuple[int, float, int]]]], positive_share
             print(f"{s}: does not stay at or above it within {ns[-1]} labels")
         else:
             print(f"{s}: reaches it for good with {reach} labels, {reach / ns[-1]:.2f} of random's")
+        if positive_share:
+            # Issue 12's rare-pool goal: at most half of random picking's labels to reach its last point.
+            met = reach is not None and reach / ns[-1] <= 0.5
+            print(f"verdict ({s}, rare pool: at most 0.5 of random's labels): {'MET' if met else 'NOT MET'}"
+                  + (f" over {seeds} seeds" if seeds >= 5 else f" (only {seeds} seeds; the goal asks for 5)"))
+        else:
+            # Issue 12's balanced-pool goal: from 32 labels on, never below random's mean minus its spread.
+            short = [(n, mean[s][k] - (mean["random"][k] - spread["random"][k]))
+                     for k, n in enumerate(ns) if n >= 32 and mean[s][k] < mean["random"][k] - spread["random"][k]]
+            worst = ", ".join(f"{n} labels ({gap:+.4f})" for n, gap in short)
+            print(f"verdict ({s}, balanced pool: within one standard deviation of random or above, from 32 labels): "
+                  + ("MET" if not short else f"NOT MET at {worst}")
+                  + (f" over {seeds} seeds" if seeds >= 5 else f" (only {seeds} seeds; the goal asks for 5)"))
 
 
 def labels_to_reach(ns: list[int], curve: list[float], target: float) -> int | None:

@@ -56,7 +56,8 @@ def rank_useful(
     serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
     labels of the most common one, a slot takes the least sure sentence the model predicts as that
     scarce label (or, when none is left, the one likeliest to be it); once the labels are balanced, it
-    takes a random sentence. The balance is the labels moderators gave plus the picks queued before a
+    takes a random sentence, the labels the model predicts taking turns (a random sentence predicted
+    as each label in turn) so that a batch is not lopsided by chance. The balance is the labels moderators gave plus the picks queued before a
     slot by the label each is expected to have: a pick made for the scarce label counts as that label;
     a random pick counts as the labels given so far are shared, so it leaves the balance as it was.
     Never by an early model's predictions: a model trained on 16 labels that calls most sentences one
@@ -137,12 +138,28 @@ def rank_useful(
             queues[key] = sorted({i for i in deferred if not taken[i]}, key=positions[key].__getitem__)
             cursors[key] = 0
 
-    def take_random(reason: str) -> None:
-        while taken[random_order[-1]]:
-            random_order.pop()
+    def take_random(reason: str, order: list[int] | None = None) -> None:
+        order = random_order if order is None else order
+        while taken[order[-1]]:
+            order.pop()
         # A random pick is expected to follow the labels given so far: it leaves the balance as it is.
         total = counts.sum()
-        take(random_order.pop(), reason, counts / total if total else np.zeros_like(counts))
+        take(order.pop(), reason, counts / total if total else np.zeros_like(counts))
+
+    # Balanced batches: while the labels are balanced, random picks take turns between the labels the
+    # model predicts (a random sentence predicted as each label in turn), so one batch is not lopsided
+    # by chance. Drawn from the same permutation as plain random picks; a turn skips a label with none left.
+    strata = {c: [i for i in random_order if predicted[i] == c] for c in range(probs.shape[1])}
+    turns = np.zeros(probs.shape[1], dtype=int)
+
+    def take_balanced_random(reason: str) -> None:
+        for c in strata:
+            while strata[c] and taken[strata[c][-1]]:
+                strata[c].pop()
+        open_strata = [c for c in strata if strata[c]]
+        c = min(open_strata, key=lambda c: (turns[c], counts[c], c))
+        turns[c] += 1
+        take_random(reason, strata[c])
 
     while len(picks) < n:
         if every and (len(picks) + 1) % every == 0:
@@ -153,7 +170,7 @@ def rank_useful(
             key = int(np.argmin(counts))
             # The tolerance: random picks keep the ratio, but in floating point only to the last bit.
             if counts[key] >= balanced_ratio * counts.max() - 1e-9:
-                take_random("random (the labels are balanced)")
+                take_balanced_random("random (the labels are balanced)")
                 continue
         chosen = next_from(key)
         if chosen is None:
