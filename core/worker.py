@@ -681,6 +681,12 @@ def _plain_error(error: Exception) -> str:
         return str(error)
     if isinstance(error, MemoryError):
         return "Training ran out of memory; lower the batch size or max length under Advanced."
+    if isinstance(error, OperationalError) and "locked" in str(error.orig or error).lower():
+        # SQLite's "database is locked": another process held the write lock past the busy timeout. The
+        # database is there, so "check the server" would send the user looking for a server SQLite lacks.
+        return ("The database stayed locked by another process for longer than its busy timeout, so the run "
+                "stopped. Retrain; if it happens again, look for a long job writing to the same database "
+                "(a backup, an import, a second app on the same file). The active version is unchanged.")
     if isinstance(error, OperationalError):
         return ("The database could not be reached during the run (its server was restarted or is down), so the "
                 "run stopped. Check that the database server is running, then retrain. The active version is "

@@ -65,3 +65,11 @@ def test_a_database_outage_during_a_run_says_to_check_the_server():
     assert _plain_error(error) == (
         "The database could not be reached during the run (its server was restarted or is down), so the run "
         "stopped. Check that the database server is running, then retrain. The active version is unchanged.")
+
+
+def test_a_locked_sqlite_database_is_not_called_an_outage():
+    error = OperationalError("UPDATE training_runs ...", {}, Exception("database is locked"))
+    assert _plain_error(error) == (
+        "The database stayed locked by another process for longer than its busy timeout, so the run stopped. "
+        "Retrain; if it happens again, look for a long job writing to the same database (a backup, an import, "
+        "a second app on the same file). The active version is unchanged.")
