@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.config import Settings
+from core.config import Settings, redact_url
 from core.db import open_database
 from core.errors import AppError, NotFound
 from core.permissions import CLI_ACTOR
@@ -40,7 +40,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     from core.demo import ensure_demo_project
 
     created = ensure_demo_project(db) if args.demo else None
-    print(f"database ready: {settings.database_url}")
+    print(f"database ready: {redact_url(settings.database_url)}")
     if created is not None:
         print(f"created demo project {created.name!r}")
     return 0

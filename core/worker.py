@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss, RunCancelled, TrainingHooks
-from core.config import Settings
+from core.config import Settings, redact_url
 from core.errors import AppError
 from core.learning_curve import finish_learning_curve, measure_learning_curve, points_json
 from core.model_store import publish, remove_temp_dirs, temp_dir_for, writing_into
@@ -699,7 +699,7 @@ def _plain_error(error: Exception) -> str:
 def main(settings: Settings, db: Database, once: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     worker = TrainingWorker(settings, db)
-    log.info("worker %s polling %s", worker.id, settings.database_url)
+    log.info("worker %s polling %s", worker.id, redact_url(settings.database_url))
     try:
         worker.run_forever(exit_when_idle=once)
     except KeyboardInterrupt:
