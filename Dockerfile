@@ -1,5 +1,7 @@
 # The app and its worker in one container, installed the same way as the README's first command.
-FROM python:3.11-slim
+# BASE_IMAGE: only for machines that cannot pull it (scripts/compose_check.sh passes a local stand-in).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 # An index for a CPU-only torch build can be given at build time so pip never pulls CUDA wheels.
 ARG PIP_EXTRA_INDEX_URL=""

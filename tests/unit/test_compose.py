@@ -1,6 +1,7 @@
-"""docker-compose.yml, the multi-machine path, read as Docker Compose reads it (no Docker daemon here to
-run it): the services the README promises, one database and one models volume shared by the app and every
-worker, workers that can be scaled, and paths the image's user can write."""
+"""docker-compose.yml, the multi-machine path, read as Docker Compose reads it (running it needs a Docker
+daemon: scripts/compose_check.sh, outside ./test.sh): the services the README promises, one database and one
+models volume shared by the app and every worker, workers that can be scaled, and paths the image's user
+can write."""
 from __future__ import annotations
 
 import re
@@ -46,6 +47,13 @@ def test_the_worker_can_be_scaled():
     assert worker["image"] == _compose()["services"]["app"]["image"]  # built once, by the app service
 
 
+def test_the_worker_turns_off_the_images_web_health_check():
+    # The Dockerfile's HEALTHCHECK polls port 8501, which only the app serves: a worker inheriting it
+    # would be reported unhealthy while it trains correctly.
+    assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert _compose()["services"]["worker"]["healthcheck"] == {"disable": True}
+
+
 def test_the_database_url_is_one_the_app_accepts():
     url = _env(_compose()["services"]["app"])["DATABASE_URL"].replace("${POSTGRES_PASSWORD:-change-me}", "pw")
     settings = Settings.from_env({"DATABASE_URL": url, "DATA_DIR": "/tmp/unused", "MODELS_DIR": "/models"})
@@ -59,3 +67,16 @@ def test_the_image_creates_every_volume_mount_point_for_its_user():
     mounts = {volume.split(":", 1)[1] for name in ("app", "worker") for volume in _compose()["services"][name]["volumes"]}
     assert mounts == {"/models", "/data"}
     assert mounts <= set(created.group(1).split()) and mounts <= set(created.group(2).split())
+
+
+def test_the_official_images_stay_the_defaults():
+    # Stand-ins (scripts/compose_check.sh) are opt-in through variables; without them Compose pulls and
+    # builds from the official images, and the app and every worker share one build.
+    services = _compose()["services"]
+    assert services["postgres"]["image"] == "${POSTGRES_IMAGE:-postgres:16}"
+    assert services["app"]["build"] == services["worker"]["build"] == {
+        "context": ".",
+        "args": {"BASE_IMAGE": "${BASE_IMAGE:-python:3.11-slim}", "PIP_EXTRA_INDEX_URL": "${PIP_EXTRA_INDEX_URL:-}"},
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n" in dockerfile
