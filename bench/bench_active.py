@@ -7,11 +7,15 @@ Per seed: start from 8 labelled sentences per class drawn from a pool of SST-2 t
 round trains the fast preset (the app's SetFit adapter), records test accuracy, then 16 more pool
 sentences get their known label, chosen by a strategy:
 
-  random   uniformly at random
+  random   uniformly at random, in core.active.random_order: the order the queue's own random picks
+           follow, so the two strategies' draws are paired. Independent draws made one lopsided batch
+           decide the comparison (a batch of 3 positives in 16 cost SetFit 15 points on one seed),
+           and that is luck, not the queue. Where both strategies have labelled the same sentences,
+           their models are one training run (trained once)
   useful   the app's queue: core.active.rank_useful on the new model's probabilities and embeddings,
            with the label counts so far: while the labels are skewed, the least sure sentences the
-           model predicts as the scarce label; once they are balanced, random ones, taking turns
-           between the labels the model predicts
+           model predicts as the scarce label; once the scarcer label has at least half the
+           labels of the other, random ones
   margin   the same ranking without label counts: plain least-margin first, kept diverse
 
 The pool is a uniform sample of train (about half positive) unless --positive-share sets the share of
@@ -39,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from bench._sst2 import prepare  # noqa: E402
-from core.active import rank_useful  # noqa: E402
+from core.active import random_order, rank_useful  # noqa: E402
 from core.classifier import TrainingHooks  # noqa: E402
 from core.params import PRESETS  # noqa: E402
 
@@ -62,7 +66,9 @@ def choose(strategy: str, clf, pool, labelled: list[int], step: int, rng: random
     taken = set(labelled)
     remaining = [i for i in range(len(pool)) if i not in taken]
     if strategy == "random":
-        return rng.sample(remaining, step)
+        # The same seeded order the queue's random slots follow (paired draws): while the queue picks at
+        # random, both strategies label the same sentences, so the curves differ only where it chose otherwise.
+        return [remaining[i] for i in random_order(len(remaining), seed)[:step]]
     emb = clf.embed([pool[i][0] for i in remaining], batch_size=128)
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     probs = clf.predict_proba_from_embeddings(emb)
@@ -75,17 +81,23 @@ def choose(strategy: str, clf, pool, labelled: list[int], step: int, rng: random
     return [p.sentence_id for p in ranked[:step]]
 
 
-def simulate(settings, strategy, pool, test, seed, start_per_class, step, until):
+def simulate(settings, strategy, pool, test, seed, start_per_class, step, until, trained: dict):
+    """One strategy's curve. `trained` maps a labelled list (in order) to its model and accuracy, shared by
+    the strategies of one seed: where both have labelled exactly the same sentences, the model is the
+    same training run, so it is trained once (the fast preset is seeded)."""
     from core.setfit_adapter import SetFitClassifier
 
     rng = random.Random(seed)
     labelled = [i for c in (0, 1) for i in rng.sample([i for i, (_, l) in enumerate(pool) if l == c], start_per_class)]
     curve = []
     while True:
-        clf = SetFitClassifier.from_base(settings.base_model, NAMES, settings.base_model_name)
-        clf.fit([pool[i][0] for i in labelled], [pool[i][1] for i in labelled], [], [], TrainingHooks(), PRESETS["fast"])
-        probs = clf.predict_proba([t for t, _ in test], batch_size=128)
-        accuracy = float(np.mean([p.argmax() == l for p, (_, l) in zip(probs, test)]))
+        key = tuple(labelled)
+        if key not in trained:
+            clf = SetFitClassifier.from_base(settings.base_model, NAMES, settings.base_model_name)
+            clf.fit([pool[i][0] for i in labelled], [pool[i][1] for i in labelled], [], [], TrainingHooks(), PRESETS["fast"])
+            probs = clf.predict_proba([t for t, _ in test], batch_size=128)
+            trained[key] = (clf, float(np.mean([p.argmax() == l for p, (_, l) in zip(probs, test)])))
+        clf, accuracy = trained[key]
         positives = sum(pool[i][1] for i in labelled)
         curve.append((len(labelled), accuracy, positives))
         print(f"  seed {seed} {strategy:<6} {len(labelled):>4} labels ({positives:>3} positive)  accuracy {accuracy:.4f}", flush=True)
@@ -128,9 +140,10 @@ def main() -> None:
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         pool = draw_pool(train, args.pool, args.positive_share, seed)
+        trained: dict = {}
         for strategy in strategies:
             started = time.monotonic()
-            curve = simulate(settings, strategy, pool, test, seed, args.start, args.step, args.until)
+            curve = simulate(settings, strategy, pool, test, seed, args.start, args.step, args.until, trained)
             curves[strategy].append(curve)
             with open(args.log, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"strategy": strategy, "seed": seed, "positive_share": args.positive_share,

@@ -34,6 +34,13 @@ def _unsure_reason(p: np.ndarray, names: Sequence[str]) -> str:
     return f"model unsure: {names[a]} {p[a]:.2f} vs {names[b]} {p[b]:.2f}"
 
 
+def random_order(n: int, seed: int) -> list[int]:
+    """The order in which random picks are taken from n sentences: a permutation of range(n), seeded.
+    rank_useful's random slots follow it, and bench/bench_active.py's random strategy too, so that in a
+    benchmark both draw the same sentences and their curves differ only where the queue chose otherwise."""
+    return [int(i) for i in np.random.default_rng(seed).permutation(n)]
+
+
 def rank_useful(
     ids: Sequence[int],
     probs: np.ndarray,
@@ -46,7 +53,7 @@ def rank_useful(
     seed: int = 0,
     clusters: int = 0,
     labelled_counts: Sequence[int] | None = None,
-    balanced_ratio: float = 0.8,
+    balanced_ratio: float = 0.5,
 ) -> list[Pick]:
     """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
     of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
@@ -54,21 +61,25 @@ def rank_useful(
 
     With `labelled_counts` (labels already given, per label; the app always passes them), uncertainty
     serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
-    labels of the most common one, a slot takes the least sure sentence the model predicts as that
-    scarce label (or, when none is left, the one likeliest to be it); once the labels are balanced, it
-    takes a random sentence, the labels the model predicts taking turns (a random sentence predicted
-    as each label in turn) so that a batch is not lopsided by chance. The balance is the labels moderators gave plus the picks queued before a
-    slot by the label each is expected to have: a pick made for the scarce label counts as that label;
-    a random pick counts as the labels given so far are shared, so it leaves the balance as it was.
-    Never by an early model's predictions: a model trained on 16 labels that calls most sentences one
-    label made a balanced pool look skewed after a few random picks and pulled uncertain sentences in
-    (on SST-2: 0.620 against random's 0.708 at 32 labels). So a balanced pool is chased only by as many
-    picks as its labels are short of the ratio.
+    labels of the most common one (default: half), a slot takes the least sure sentence the model
+    predicts as that scarce label (or, when none is left, the one likeliest to be it); otherwise it
+    takes a random sentence, in `random_order`. The balance is the labels moderators gave plus the
+    picks queued before a slot by the label each is expected to have: a pick made for the scarce label
+    counts as that label; a random pick counts as the labels given so far are shared, so it leaves the
+    balance as it was. Never by an early model's predictions: a model trained on 16 labels that calls
+    most sentences one label made a balanced pool look skewed after a few random picks.
 
     Why, as measured on SST-2 (bench/bench_active.py): on a pool where the label a team looks for is
-    rare, this labels several times as many of it and needs a fraction of random picking's labels; on
+    rare, this labels several times as many of it and needs a fraction of random picking's labels. On
     a balanced pool, the least sure sentences taught the model less than random ones (ambiguous
-    sentences make poor SetFit pairs), so a balanced label set gets random picks."""
+    sentences make poor SetFit pairs), and so did chasing a label that was short of 0.8 of the other:
+    16 random picks from a balanced pool fall below 0.8 after 8 + 8 labels about 45 times in 100, and
+    the least sure sentences the model called the scarce label were about half the other label (on one
+    seed, chasing "negative" added 11 positives of 16). Below half happens about once in 240, so a
+    balanced pool gets random picks, and a rare label is still chased.
+    Returns every id exactly once, as (id, reason) in queue order.
+    Raises InvalidInput for rows that do not match, a random_share outside [0, 1), label counts of the
+    wrong length or a balanced_ratio outside (0, 1]."""
     n = len(ids)
     if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
         raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
@@ -80,7 +91,6 @@ def rank_useful(
         raise InvalidInput("balanced_ratio must be above 0 and at most 1.")
     if n == 0:
         return []
-    rng = np.random.default_rng(seed)
     by_margin = list(np.argsort(margins(probs), kind="stable"))
     if embeddings is not None and clusters and n > clusters:
         by_margin = _round_robin_over_clusters(by_margin, embeddings, clusters, seed)
@@ -100,7 +110,7 @@ def rank_useful(
         positions[key][queue] = np.arange(n)
     cursors = dict.fromkeys(queues, 0)
     counts = np.array(labelled_counts if labelled_counts is not None else [0] * probs.shape[1], dtype=float)
-    random_order = list(rng.permutation(n))
+    random_picks = random_order(n, seed)[::-1]  # popped from the end: first pick first
     every = int(round(1 / random_share)) if random_share > 0 else 0
     taken = np.zeros(n, dtype=bool)
     picks: list[Pick] = []
@@ -138,28 +148,12 @@ def rank_useful(
             queues[key] = sorted({i for i in deferred if not taken[i]}, key=positions[key].__getitem__)
             cursors[key] = 0
 
-    def take_random(reason: str, order: list[int] | None = None) -> None:
-        order = random_order if order is None else order
-        while taken[order[-1]]:
-            order.pop()
+    def take_random(reason: str) -> None:
+        while taken[random_picks[-1]]:
+            random_picks.pop()
         # A random pick is expected to follow the labels given so far: it leaves the balance as it is.
         total = counts.sum()
-        take(order.pop(), reason, counts / total if total else np.zeros_like(counts))
-
-    # Balanced batches: while the labels are balanced, random picks take turns between the labels the
-    # model predicts (a random sentence predicted as each label in turn), so one batch is not lopsided
-    # by chance. Drawn from the same permutation as plain random picks; a turn skips a label with none left.
-    strata = {c: [i for i in random_order if predicted[i] == c] for c in range(probs.shape[1])}
-    turns = np.zeros(probs.shape[1], dtype=int)
-
-    def take_balanced_random(reason: str) -> None:
-        for c in strata:
-            while strata[c] and taken[strata[c][-1]]:
-                strata[c].pop()
-        open_strata = [c for c in strata if strata[c]]
-        c = min(open_strata, key=lambda c: (turns[c], counts[c], c))
-        turns[c] += 1
-        take_random(reason, strata[c])
+        take(random_picks.pop(), reason, counts / total if total else np.zeros_like(counts))
 
     while len(picks) < n:
         if every and (len(picks) + 1) % every == 0:
@@ -170,7 +164,7 @@ def rank_useful(
             key = int(np.argmin(counts))
             # The tolerance: random picks keep the ratio, but in floating point only to the last bit.
             if counts[key] >= balanced_ratio * counts.max() - 1e-9:
-                take_balanced_random("random (the labels are balanced)")
+                take_random("random (the labels are balanced)")
                 continue
         chosen = next_from(key)
         if chosen is None:

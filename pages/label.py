@@ -44,10 +44,10 @@ def _show_title(option: str) -> str:
 show = col_show.selectbox("Show", show_options, key="label_show", format_func=_show_title)
 ORDER_TITLES = {"document": "Document order", "shuffled": "Shuffled", "useful": "Most useful first"}
 order = col_order.selectbox("Order", QUEUE_ORDERS, key="label_order", format_func=ORDER_TITLES.get,
-                            help="Most useful first: while one label has clearly fewer labels than another, "
+                            help="Most useful first: while one label has fewer than half the labels of another, "
                                  "the sentences the model is least sure about among those it calls that label; "
-                                 "once the labels are balanced, a random sample (it taught the model more than "
-                                 "its least sure sentences). Each says why; updated after every few labels.")
+                                 "otherwise a random sample (it taught the model more than its least sure "
+                                 "sentences). Each says why; updated after every few labels.")
 search = col_search.text_input("Search text", key="label_search", placeholder="filter by words")
 
 if show == "unlabelled":
