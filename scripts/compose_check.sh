@@ -109,7 +109,7 @@ if ! use_official python:3.11-slim; then
     # build cannot reach PyPI. (The stand-in is built here for here and never pushed anywhere.)
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
       cp /usr/local/share/ca-certificates/*.crt "$tmp/rootfs/usr/local/share/ca-certificates/"
-      chroot "$tmp/rootfs" update-ca-certificates >/dev/null
+      chroot "$tmp/rootfs" update-ca-certificates >/dev/null 2>&1
     fi
     rm -rf "$tmp"/rootfs/var/cache/apt/archives/*.deb "$tmp"/rootfs/var/lib/apt/lists/*
     tar -C "$tmp/rootfs" -c . | docker import \
