@@ -3,10 +3,10 @@
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
-# An index for a CPU-only torch build can be given at build time so pip never pulls CUDA wheels.
+# An index for a CPU-only torch build can be given at build time so pip never pulls CUDA wheels. An ARG,
+# not an ENV: RUN steps see it, and the finished image does not keep a build machine's address.
 ARG PIP_EXTRA_INDEX_URL=""
-ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
-    PYTHONUNBUFFERED=1 \
+ENV PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     DATA_DIR=/data \
     PORT=8501

@@ -80,3 +80,12 @@ def test_the_official_images_stay_the_defaults():
     }
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n" in dockerfile
+
+
+def test_the_build_time_package_index_is_not_kept_in_the_image():
+    # compose_check.sh builds against an index on the build machine's localhost; as an ENV that address
+    # stayed in every container's environment. An ARG reaches the RUN steps only.
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ARG PIP_EXTRA_INDEX_URL=""\n' in dockerfile
+    env_lines = [line for line in dockerfile.replace("\\\n", " ").splitlines() if line.startswith("ENV ")]
+    assert env_lines and not any("PIP_EXTRA_INDEX_URL" in line for line in env_lines)
