@@ -177,6 +177,9 @@ def report(curves: dict[str, list[list[tuple[int, float, int]]]], positive_share
             print(f"{s}: does not stay at or above it within {ns[-1]} labels")
         else:
             print(f"{s}: reaches it for good with {reach} labels, {reach / ns[-1]:.2f} of random's")
+        same = sum(c == r for c, r in zip(curves[s], curves["random"]))
+        print(f"{s}: on {same} of {seeds} seeds its curve is random picking's point for point "
+              "(paired draws: it never left random picking there)")
         if positive_share:
             # Issue 12's rare-pool goal: at most half of random picking's labels to reach its last point.
             met = reach is not None and reach / ns[-1] <= 0.5
