@@ -164,7 +164,7 @@ def rank_useful(
             key = int(np.argmin(counts))
             # The tolerance: random picks keep the ratio, but in floating point only to the last bit.
             if counts[key] >= balanced_ratio * counts.max() - 1e-9:
-                take_random("random (the labels are balanced)")
+                take_random("random (no label is scarce)")
                 continue
         chosen = next_from(key)
         if chosen is None:

@@ -169,7 +169,7 @@ def test_uncertainty_only_serves_a_skewed_label_set():
     probs = np.stack([1 - p_violence, p_violence], axis=1)
     predicted = probs.argmax(axis=1)
     picks = rank_useful(list(range(60)), probs, None, NAMES, random_share=0.0, labelled_counts=[20, 20], seed=1)
-    assert [p.reason for p in picks] == ["random (the labels are balanced)"] * 60
+    assert [p.reason for p in picks] == ["random (no label is scarce)"] * 60
     assert sorted(p.sentence_id for p in picks) == list(range(60))
     assert picks == rank_useful(list(range(60)), probs, None, NAMES, random_share=0.0, labelled_counts=[20, 20], seed=1)
     # [10, 2] is skewed: 0.5 * 10 = 5, so three picks for "violence", least sure predicted-violence first,
@@ -178,7 +178,7 @@ def test_uncertainty_only_serves_a_skewed_label_set():
     violence = [i for i in np.argsort(np.abs(probs[:, 1] - probs[:, 0]), kind="stable") if predicted[i] == 1]
     assert [p.sentence_id for p in skew[:3]] == violence[:3]
     assert all(p.reason.endswith("few violence labels so far") for p in skew[:3])
-    assert [p.reason for p in skew[3:]] == ["random (the labels are balanced)"] * 57
+    assert [p.reason for p in skew[3:]] == ["random (no label is scarce)"] * 57
 
 
 def test_queued_picks_count_by_expected_label_not_by_an_early_models_predictions():
@@ -187,7 +187,7 @@ def test_queued_picks_count_by_expected_label_not_by_an_early_models_predictions
     # A random pick counts as the labels given so far are shared: the queue stays random.
     probs = np.tile([0.95, 0.05], (40, 1))
     picks = rank_useful(list(range(40)), probs, None, NAMES, random_share=0.0, labelled_counts=[10, 10])
-    assert [p.reason for p in picks] == ["random (the labels are balanced)"] * 40
+    assert [p.reason for p in picks] == ["random (no label is scarce)"] * 40
 
 
 def test_a_scarce_label_the_model_never_predicts_gets_its_likeliest_sentences():
@@ -215,10 +215,10 @@ def test_a_label_short_of_half_is_chased_and_one_at_half_is_not():
     p_violence = np.random.default_rng(5).random(40)
     probs = np.stack([1 - p_violence, p_violence], axis=1)
     at_half = rank_useful(list(range(40)), probs, None, NAMES, random_share=0.0, labelled_counts=[10, 5])
-    assert [p.reason for p in at_half] == ["random (the labels are balanced)"] * 40
+    assert [p.reason for p in at_half] == ["random (no label is scarce)"] * 40
     short = rank_useful(list(range(40)), probs, None, NAMES, random_share=0.0, labelled_counts=[10, 4])
     assert short[0].reason.endswith("few violence labels so far")
-    assert [p.reason for p in short[1:]] == ["random (the labels are balanced)"] * 39
+    assert [p.reason for p in short[1:]] == ["random (no label is scarce)"] * 39
 
 
 def test_random_picks_follow_random_order_so_a_benchmark_can_pair_its_draws():
