@@ -1,7 +1,7 @@
 """Simulated labelling on SST-2: the "Most useful first" queue against random picks.
 
-    python bench/bench_active.py --data ../shared/data/sst2 --seeds 3
-    python bench/bench_active.py --data ../shared/data/sst2 --seeds 3 --positive-share 0.1
+    python bench/bench_active.py --data ../shared/data/sst2 --seeds 5
+    python bench/bench_active.py --data ../shared/data/sst2 --seeds 5 --positive-share 0.1
 
 Per seed: start from 8 labelled sentences per class drawn from a pool of SST-2 train sentences; each
 round trains the fast preset (the app's SetFit adapter), records test accuracy, then 16 more pool
@@ -13,9 +13,9 @@ sentences get their known label, chosen by a strategy:
            and that is luck, not the queue. Where both strategies have labelled the same sentences,
            their models are one training run (trained once)
   useful   the app's queue: core.active.rank_useful on the new model's probabilities and embeddings,
-           with the label counts so far: while the labels are skewed, the least sure sentences the
-           model predicts as the scarce label; once the scarcer label has at least half the
-           labels of the other, random ones
+           with the label counts so far: when one label has fewer than half the labels of the
+           other, the least sure sentences the model predicts as that label until it would have
+           0.8 of them; otherwise random ones
   margin   the same ranking without label counts: plain least-margin first, kept diverse
 
 The pool is a uniform sample of train (about half positive) unless --positive-share sets the share of

@@ -54,6 +54,7 @@ def rank_useful(
     clusters: int = 0,
     labelled_counts: Sequence[int] | None = None,
     balanced_ratio: float = 0.5,
+    chase_to: float = 0.8,
 ) -> list[Pick]:
     """Most useful first: least-margin first, never a near-duplicate (cosine above the cutoff) of one
     of the last `window` picks, and every 1/random_share-th slot a uniformly random sentence so the
@@ -61,9 +62,9 @@ def rank_useful(
 
     With `labelled_counts` (labels already given, per label; the app always passes them), uncertainty
     serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
-    labels of the most common one (default: half), a slot takes the least sure sentence the model
-    predicts as that scarce label (or, when none is left, the one likeliest to be it); otherwise it
-    takes a random sentence, in `random_order`. The balance is the labels moderators gave plus the
+    labels of the most common one (default: half), slots take the least sure sentences the model
+    predicts as that scarce label (or, when none is left, the ones likeliest to be it) until it would
+    have `chase_to` of them (default 0.8); otherwise a slot takes a random sentence, in `random_order`. The balance is the labels moderators gave plus the
     picks queued before a slot by the label each is expected to have: a pick made for the scarce label
     counts as that label; a random pick counts as the labels given so far are shared, so it leaves the
     balance as it was. Never by an early model's predictions: a model trained on 16 labels that calls
@@ -76,10 +77,12 @@ def rank_useful(
     16 random picks from a balanced pool fall below 0.8 after 8 + 8 labels about 45 times in 100, and
     the least sure sentences the model called the scarce label were about half the other label (on one
     seed, chasing "negative" added 11 positives of 16). Below half happens about once in 240, so a
-    balanced pool gets random picks, and a rare label is still chased.
+    balanced pool gets random picks. A rare label is chased on to 0.8: chasing it only to half found
+    about a third fewer of it (34 positives in 128 labels on one seed of the 10%-positive pool, against
+    46.5 when chased to 0.8), since the least sure picks are only partly of that label.
     Returns every id exactly once, as (id, reason) in queue order.
     Raises InvalidInput for rows that do not match, a random_share outside [0, 1), label counts of the
-    wrong length or a balanced_ratio outside (0, 1]."""
+    wrong length, or ratios outside 0 < balanced_ratio <= chase_to <= 1."""
     n = len(ids)
     if probs.shape[0] != n or (embeddings is not None and embeddings.shape[0] != n):
         raise InvalidInput("ids, probabilities and embeddings must have one row per sentence.")
@@ -87,8 +90,8 @@ def rank_useful(
         raise InvalidInput("random_share must be at least 0 and below 1.")
     if labelled_counts is not None and len(labelled_counts) != probs.shape[1]:
         raise InvalidInput("labelled_counts needs one count per label.")
-    if not 0.0 < balanced_ratio <= 1.0:
-        raise InvalidInput("balanced_ratio must be above 0 and at most 1.")
+    if not 0.0 < balanced_ratio <= chase_to <= 1.0:
+        raise InvalidInput("balanced_ratio must be above 0 and at most chase_to, and chase_to at most 1.")
     if n == 0:
         return []
     by_margin = list(np.argsort(margins(probs), kind="stable"))
@@ -112,6 +115,7 @@ def rank_useful(
     counts = np.array(labelled_counts if labelled_counts is not None else [0] * probs.shape[1], dtype=float)
     random_picks = random_order(n, seed)[::-1]  # popped from the end: first pick first
     every = int(round(1 / random_share)) if random_share > 0 else 0
+    chasing = False
     taken = np.zeros(n, dtype=bool)
     picks: list[Pick] = []
     recent: list[int] = []
@@ -162,8 +166,11 @@ def rank_useful(
         key = -1
         if labelled_counts is not None:
             key = int(np.argmin(counts))
-            # The tolerance: random picks keep the ratio, but in floating point only to the last bit.
-            if counts[key] >= balanced_ratio * counts.max() - 1e-9:
+            # A label below balanced_ratio of another starts a chase, which goes on until it would have
+            # chase_to of it. The tolerance: random picks keep the ratio, but in floating point only to
+            # the last bit.
+            chasing = counts[key] < (chase_to if chasing else balanced_ratio) * counts.max() - 1e-9
+            if not chasing:
                 take_random("random (no label is scarce)")
                 continue
         chosen = next_from(key)
