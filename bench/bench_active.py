@@ -15,7 +15,7 @@ sentences get their known label, chosen by a strategy:
   useful   the app's queue: core.active.rank_useful on the new model's probabilities and embeddings,
            with the label counts so far: when one label has fewer than half the labels of the
            other, the least sure sentences the model predicts as that label until it would have
-           0.8 of them; otherwise random ones
+           0.8 of them (each pick counted by the model's probabilities); otherwise random ones
   margin   the same ranking without label counts: plain least-margin first, kept diverse
 
 The pool is a uniform sample of train (about half positive) unless --positive-share sets the share of

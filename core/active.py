@@ -61,25 +61,26 @@ def rank_useful(
     sample stays honest. Returns every id exactly once.
 
     With `labelled_counts` (labels already given, per label; the app always passes them), uncertainty
-    serves the label set's balance: while the scarcest label has fewer than `balanced_ratio` times the
-    labels of the most common one (default: half), slots take the least sure sentences the model
-    predicts as that scarce label (or, when none is left, the ones likeliest to be it) until it would
-    have `chase_to` of them (default 0.8); otherwise a slot takes a random sentence, in `random_order`. The balance is the labels moderators gave plus the
-    picks queued before a slot by the label each is expected to have: a pick made for the scarce label
-    counts as that label; a random pick counts as the labels given so far are shared, so it leaves the
-    balance as it was. Never by an early model's predictions: a model trained on 16 labels that calls
-    most sentences one label made a balanced pool look skewed after a few random picks.
+    serves the label set's balance: when the labels given have one label below `balanced_ratio` times
+    the most common one (default: half), slots take the least sure sentences the model predicts as
+    that scarce label (or, when none is left, the ones likeliest to be it) until it would have
+    `chase_to` of them (default 0.8); otherwise a slot takes a random sentence, in `random_order`.
+    "Would have" counts the picks queued before a slot: a chase pick by the model's probabilities for
+    it; a random pick as the labels given so far are shared, so it leaves the balance as it was. Whether
+    a chase starts depends on the labels moderators gave alone: counting random picks by an early
+    model's predictions, a 16-label model that calls most sentences one label made a balanced pool look
+    skewed after a few picks.
 
     Why, as measured on SST-2 (bench/bench_active.py): on a pool where the label a team looks for is
-    rare, this labels several times as many of it and needs a fraction of random picking's labels. On
-    a balanced pool, the least sure sentences taught the model less than random ones (ambiguous
+    rare, this labels about twice as many of it and needs a fraction of random picking's labels. On a
+    balanced pool, the least sure sentences taught the model less than random ones (ambiguous
     sentences make poor SetFit pairs), and so did chasing a label that was short of 0.8 of the other:
     16 random picks from a balanced pool fall below 0.8 after 8 + 8 labels about 45 times in 100, and
     the least sure sentences the model called the scarce label were about half the other label (on one
     seed, chasing "negative" added 11 positives of 16). Below half happens about once in 240, so a
-    balanced pool gets random picks. A rare label is chased on to 0.8: chasing it only to half found
-    about a third fewer of it (34 positives in 128 labels on one seed of the 10%-positive pool, against
-    46.5 when chased to 0.8), since the least sure picks are only partly of that label.
+    balanced pool gets random picks. On the rare pool, a chase that counted each pick as wholly the
+    scarce label stopped after a few picks, the next batch was random and left the label below half
+    again, and accuracy dipped every other round (3 seeds: 0.545 at 64 labels, below 48's 0.633).
     Returns every id exactly once, as (id, reason) in queue order.
     Raises InvalidInput for rows that do not match, a random_share outside [0, 1), label counts of the
     wrong length, or ratios outside 0 < balanced_ratio <= chase_to <= 1."""
@@ -182,7 +183,10 @@ def rank_useful(
             reason = f"{_unsure_reason(probs[chosen], names)}; few {names[key]} labels so far"
         else:
             reason = f"likeliest {names[key]} left ({probs[chosen, key]:.2f}); few {names[key]} labels so far"
-        take(chosen, reason, np.eye(len(counts))[key] if key >= 0 else np.zeros_like(counts))
+        # A chase pick counts as the model's probabilities for it: the least sure sentences are about
+        # half the other label, and counted as wholly the scarce label a chase stopped after a few
+        # picks; the next batch, random, left a rare label below half again (bench_active.py).
+        take(chosen, reason, probs[chosen].astype(float) if key >= 0 else np.zeros_like(counts))
     return picks
 
 
