@@ -62,7 +62,7 @@ def draw_pool(train: list[tuple[str, int]], size: int, positive_share: float, se
     return pool
 
 
-def choose(strategy: str, clf, pool, labelled: list[int], step: int, rng: random.Random, seed: int) -> list[int]:
+def choose(strategy: str, clf, pool, labelled: list[int], step: int, seed: int) -> list[int]:
     taken = set(labelled)
     remaining = [i for i in range(len(pool)) if i not in taken]
     if strategy == "random":
@@ -103,7 +103,7 @@ def simulate(settings, strategy, pool, test, seed, start_per_class, step, until,
         print(f"  seed {seed} {strategy:<6} {len(labelled):>4} labels ({positives:>3} positive)  accuracy {accuracy:.4f}", flush=True)
         if len(labelled) >= until:
             return curve
-        labelled += choose(strategy, clf, pool, labelled, step, rng, seed)
+        labelled += choose(strategy, clf, pool, labelled, step, seed)
 
 
 def main() -> None:
