@@ -252,7 +252,8 @@ def request_retrain(
         session.add(run)
         session.flush()
         record(session, actor,
-               AuditAction.training_queued if kind == RunKind.train else AuditAction.learning_curve_queued,
+               {RunKind.train: AuditAction.training_queued, RunKind.learning_curve: AuditAction.learning_curve_queued,
+                RunKind.label_check: AuditAction.label_check_queued}[kind],
                f"version {version}, preset {preset}, {snapshot.n_train} train / {snapshot.n_test} test labels"
                + (f", {snapshot.disputed} disputed left out" if snapshot.disputed else "")
                + (", forced" if force else ""), project_id)

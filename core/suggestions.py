@@ -230,8 +230,17 @@ def find_suspects(project_id: int, run_id: int, ids: Sequence[int], embeddings: 
         oof = out_of_fold_probs(embeddings[labelled], y, n_classes)
     except InvalidInput:
         return None
+    return suspect_rows(project_id, run_id, [ids[i] for i in labelled], oof, y)
+
+
+def suspect_rows(project_id: int, run_id: int, ids: Sequence[int], oof: np.ndarray,
+                 given: Sequence[int]) -> list[dict]:
+    """The Suspect rows to write for labelled sentences `ids` with out-of-fold probabilities `oof` (one row
+    per id, one column per project label) and their given labels: cleanlab's suspects, most likely wrong
+    first (core.active.suspect_labels)."""
+    y = np.asarray(given, dtype=int)
     return [
-        {"project_id": project_id, "sentence_id": ids[labelled[s.index]], "run_id": run_id, "given_label": s.given,
+        {"project_id": project_id, "sentence_id": ids[s.index], "run_id": run_id, "given_label": s.given,
          "suggested_label": s.suggested, "score": s.score,
          "probs_json": json.dumps([round(float(x), 4) for x in oof[s.index]])}
         for s in suspect_labels(oof, y)

@@ -28,6 +28,7 @@ from core.classifier import Classifier, ClassifierFactory, FitResult, LoggedLoss
 from core.config import Settings, redact_url
 from core.errors import AppError
 from core.learning_curve import finish_learning_curve, measure_learning_curve, points_json
+from core.label_check import run_label_check
 from core.model_store import publish, remove_temp_dirs, temp_dir_for, writing_into
 from core.params import TrainingParams
 from core.run_metrics import RunMetrics
@@ -294,7 +295,11 @@ class TrainingWorker:
     def execute_any(self, run_id: int) -> RunStatus:
         with self.db.read() as session:
             kind = session.scalar(select(TrainingRun.kind).where(TrainingRun.id == run_id))
-        return self.execute_learning_curve(run_id) if kind == RunKind.learning_curve else self.execute(run_id)
+        if kind == RunKind.learning_curve:
+            return self.execute_learning_curve(run_id)
+        if kind == RunKind.label_check:
+            return self.execute_label_check(run_id)
+        return self.execute(run_id)
 
     def execute(self, run_id: int) -> RunStatus:
         """Train a new model version, phase by phase. The run becomes succeeded (and maybe active) only in
@@ -345,6 +350,16 @@ class TrainingWorker:
                 job, lambda: self._classifiers().new(list(job.label_names), job.params), run.hooks,
                 on_point=lambda so_far: self._update_run(run_id, metrics_json=points_json(so_far)))
             finish_learning_curve(self.db, run_id, points)
+            run.status = RunStatus.succeeded
+        return run.status
+
+    def execute_label_check(self, run_id: int) -> RunStatus:
+        """Score each fold of the labels with a model trained on the others; the suspects replace the
+        project's (core/label_check.py). Keeps no model version."""
+        with self._guarded(run_id) as run:
+            job = self._load_job(run)
+            run_label_check(self.db, run_id, job, lambda: self._classifiers().new(list(job.label_names), job.params),
+                            run.hooks)
             run.status = RunStatus.succeeded
         return run.status
 

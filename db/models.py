@@ -49,6 +49,7 @@ class RunStatus(str, enum.Enum):
 class RunKind(str, enum.Enum):
     train = "train"  # a model version
     learning_curve = "learning_curve"  # accuracy on growing shares of the labels; keeps no model
+    label_check = "label_check"  # suspects from models trained on the other folds; keeps no model
 
 
 class AnnotationSource(str, enum.Enum):
@@ -357,6 +358,7 @@ class AuditAction(str, enum.Enum):
     exported = "export"
     training_queued = "training queued"
     learning_curve_queued = "learning curve queued"
+    label_check_queued = "label check queued"
     run_cancelled = "run cancelled"
     model_activated = "model activated"
     threshold_set = "threshold set"
