@@ -12,6 +12,7 @@ from core.suggestions import (DISAGREE, PAIR_SIMILARITY, check_queue, keep_pair_
 from core.care import preferences
 from ui.auth import require_actor
 from ui.common import get_db, require_project, safe_text, sentence_card, show_error
+from ui.label_check import cross_check_panel
 from ui.pairs import pair_card
 
 project = require_project()
@@ -76,11 +77,14 @@ st.caption("Each sentence here looks mislabelled to the model (out-of-fold: a he
                              "uses (a blind double in dispute stays out of training until you decide)" if adjudicates else "")
            + ". Keys: `K` keep the label, `1`..`9` change it.")
 
+cross_check_panel(db, actor, project.id)
+
 skipped = st.session_state.setdefault("check_skipped", [])
 pending = [item for item in items if item.sentence_id not in skipped]
 st.progress(0.0 if not items else 1 - len(pending) / len(items), text=f"{len(pending)} to check")
 if not pending:
-    st.success("Nothing to check right now. Suspects are recomputed after every training run.",
+    st.success("Nothing to check right now. Suspects are recomputed after every training run and by the "
+               "cross-fitted check.",
                icon=":material/task_alt:")
     if skipped and st.button("Show skipped ones again", key="check-reset"):
         st.session_state["check_skipped"] = []

@@ -132,7 +132,8 @@ def live_view() -> None:
             st.rerun()  # the run ended: refresh the whole page (and stop polling)
         return
     with st.container(border=True, key="live-run"):
-        st.markdown(f"**Version {run.version}** · {run.status.value} · {safe_text(run.phase or 'waiting for a worker')}")
+        title = f"Version {run.version}" if run.kind == "train" else f"{run.kind.value.replace('_', ' ').capitalize()} (v{run.version})"
+        st.markdown(f"**{title}** · {run.status.value} · {safe_text(run.phase or 'waiting for a worker')}")
         if run.score_total and run.model_dir:  # trained and published: scoring every sentence
             eta = "" if not run.scoring_rate else f" · about {(run.score_total - run.scored) / run.scoring_rate:.0f} s left"
             st.progress(min(run.scored / run.score_total, 1.0),
@@ -165,7 +166,7 @@ else:
         {
             "version": f"v{r.version}" + (" ● active" if r.is_active else ""),
             "status": r.status.value,
-            "preset": r.preset if r.kind == "train" else "learning curve",
+            "preset": r.preset if r.kind == "train" else r.kind.value.replace("_", " "),
             "created": r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             "train / test": f"{r.n_train} / {r.n_test}",
             # Text, so a run without a value shows "—" rather than the dataframe's "None".
