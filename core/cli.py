@@ -239,7 +239,7 @@ def _run_json(run, worker_id: str | None = None) -> dict:
     if run.status == RunStatus.running and run.heartbeat_at is not None:
         heartbeat_age = round((utcnow() - run.heartbeat_at).total_seconds(), 1)
     eta = run.eta_seconds
-    return {"run_id": run.id, "version": run.version, "status": run.status.value, "preset": run.preset,
+    return {"run_id": run.id, "version": run.version, "kind": run.kind.value, "status": run.status.value, "preset": run.preset,
             "n_train": run.n_train, "n_test": run.n_test, "accuracy": run.accuracy, "error": run.error,
             "metrics": run.metrics, "model_dir": run.model_dir, "active": run.is_active,
             "activation_note": run.activation_note,
@@ -334,7 +334,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, db: Database) -> int
     params = preset(args.preset).with_overrides(overrides)
     _settle_runs(settings, db)  # a lost run would otherwise refuse the new one as "already running"
     run = request_retrain(db, CLI_ACTOR, project.id, params, args.preset if not overrides else "custom",
-                          force=args.force)
+                          kind=args.kind.replace("-", "_"), force=args.force)
     if not args.wait:
         _print_json(_run_json(run))
         return 0
@@ -414,7 +414,8 @@ def cmd_runs(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     for r in runs:
         acc = "-" if r.accuracy is None else f"{r.accuracy:.3f}"
         mark = "*" if r.is_active else " "
-        line = (f"{mark} v{r.version:<3} run {r.id:<4} {r.status.value:<10} {r.preset:<6} train={r.n_train:<5} "
+        what = r.preset if r.kind.value == "train" else r.kind.value.replace("_", "-")  # a curve or check keeps no model
+        line = (f"{mark} v{r.version:<3} run {r.id:<4} {r.status.value:<10} {what:<6} train={r.n_train:<5} "
                 f"test={r.n_test:<5} acc={acc}  {r.created_at:%Y-%m-%d %H:%M}")
         if r.status == RunStatus.running:
             info = _run_json(r, workers.get(r.id))
@@ -451,6 +452,10 @@ def _training_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=["fast", "seed"], default="fast")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait for the run; train in this process if no worker is alive")
+    p.add_argument("--kind", choices=["train", "learning-curve", "label-check"], default="train",
+                   help="train: a model version (default); learning-curve: test accuracy at 25..100%% of the train "
+                        "labels; label-check: the cross-fitted label check (one training per fold; its suspects "
+                        "replace those `suspects` lists). Neither of the last two keeps a model")
     p.add_argument("--force", action="store_true",
                    help="train even when no label or parameter changed since a kept version (same model again)")
 
@@ -516,7 +521,8 @@ def cmd_suspects(args: argparse.Namespace, settings: Settings, db: Database) -> 
         for r in rows:
             print(f"{r['score']:.3f}  {r['label']:>15} -> {r['suggested'] or '?':<15}  {r['text']}")
         if not rows:
-            print("no suspected label errors (they are computed after each training run)")
+            print("no suspected label errors (they are computed after each training run, and by "
+                  "`train --kind label-check`)")
     return 0
 
 

@@ -405,3 +405,25 @@ def test_a_forced_onnx_backend_exports_during_the_run_and_scores_every_sentence(
     assert list(run.metrics["phase_seconds"])[:6] == [
         "fine-tuning the sentence encoder", "saving the model", "scoring the labelled sentences",
         "exporting to ONNX", "choosing a scoring backend", "looking for suspicious labels"]
+
+
+def test_the_cross_fitted_label_check_trains_a_real_model_per_fold_and_replaces_the_suspects(settings, db, trainable):
+    """`train --kind label-check --wait` with no worker alive: five real SetFit trainings (4 steps each), the
+    suspects then come from this run, `runs` lists it as a label check and `suspects` prints them."""
+    result = _cli(settings, "train", "--project", trainable.name, "--kind", "label-check", "--wait",
+                  "--param", "max_steps=4", "--param", "num_iterations=1", "--param", "logging_steps=1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(result.stdout)
+    assert (payload["kind"], payload["status"], payload["active"]) == ("label_check", "succeeded", False)
+    assert payload["metrics"]["folds"] == 5 and payload["metrics"]["labels"] == 24
+    assert payload["model_dir"] is None and payload["activation_note"] == "label check (no model version is kept)"
+    from core.label_check import suspect_source
+    from core.suggestions import check_queue
+
+    items = check_queue(db, trainable.id)
+    assert len(items) == payload["metrics"]["suspects"]
+    if items:  # 4 steps decide little; whatever it found came from this run
+        assert suspect_source(db, trainable.id).run_id == payload["run_id"]
+    listed = _cli(settings, "runs", "--project", trainable.name)
+    assert re.match(rf"  v1   run {payload['run_id']:<4} succeeded  label-check ", listed.stdout.splitlines()[0])
+    assert active_run(db, trainable.id) is None
