@@ -12,8 +12,9 @@ cluster, which hides it. Here the labels are split into stratified folds and eac
 SetFit model trained (fine-tuned body and head) on the other folds only: out-of-fold probabilities as
 confident learning asks for (Northcutt, Jiang & Chuang, "Confident Learning", JAIR 2021), ranked by
 cleanlab (core.active.suspect_labels). It costs one training per fold; on bench/bench_suspects.py (SST-2,
-200 labels, 20 flipped, 5 seeds) it finds 0.71 of the flipped labels in its top 40 against 0.54, and
-0.46 of its top 20 are flipped against 0.40 (README, "Label checks").
+200 labels, 20 flipped, 5 seeds x 3 fold splits) it finds 0.68 of the flipped labels in its top 40
+against 0.54 for the check after training, and 0.48 of its top 20 are flipped against 0.40 (README,
+Benchmarks).
 """
 from __future__ import annotations
 
