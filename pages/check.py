@@ -24,6 +24,9 @@ adjudicates = actor.may(Permission.adjudicate)
 items = check_queue(db, project.id, actor)
 pairs = label_pairs(db, project.id, actor)
 LABELS, PAIRS = "labels", "pairs"
+# Sent again on every run: the options' labels carry counts, and when a count changes the browser kept the
+# old label as its choice and showed neither option selected (seen after a check found suspects).
+st.session_state["check-view"] = st.session_state.get("check-view", LABELS)
 shown = st.radio("Check", [LABELS, PAIRS], horizontal=True, key="check-view", label_visibility="collapsed",
                  format_func={LABELS: f"Labels to check ({len(items)})",
                               PAIRS: f"Contradicting pairs ({len(pairs)})"}.get)

@@ -30,6 +30,8 @@ def test_an_admin_runs_the_cross_fitted_check_and_sees_what_it_found(server_with
     expect(found).to_be_visible(timeout=540_000)
     wait_for_app_idle(page)
     expect(page.get_by_role("button", name="Run the cross-fitted check")).to_be_enabled()
+    # The view's option label carries the count, which changed: it must still show as chosen.
+    expect(page.get_by_role("radio", name=re.compile(r"Labels to check \(\d+\)"))).to_be_checked()
     page.screenshot(path=str(test_output / "check-cross-fit-done.png"), full_page=True)
 
     page.goto(f"{server.url}/train")
