@@ -1,6 +1,6 @@
 """The cross-fitted label check: suspected label errors judged by models that never saw the label.
 
-A run of kind `RunKind.label_check`, asked for on the Check page (or `teach suspects --cross-fit`); the
+A run of kind `RunKind.label_check`, asked for on the Check page (or `python -m core train --kind label-check`); the
 worker (core/worker.py) executes it with `cross_fitted_probs` and keeps no model version. Its suspects
 replace the project's, like those the worker finds after every training run, until the next run of
 either kind.

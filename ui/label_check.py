@@ -7,10 +7,10 @@ from core.errors import AppError
 from core.label_check import CHECK_FOLDS, last_label_check, suspect_source
 from core.params import PRESETS
 from core.permissions import Actor, Permission
-from core.runs import active_run, current_run, request_retrain
+from core.runs import active_run, cancel_run, current_run, list_runs, request_retrain
 from db.engine import Database
 from db.models import RunKind
-from ui.common import show_error
+from ui.common import safe_text, show_error
 
 
 def _source_line(db: Database, project_id: int) -> str:
@@ -39,19 +39,23 @@ def cross_check_panel(db: Database, actor: Actor, project_id: int) -> None:
     with st.container(key="cross-check"):
         if line := _source_line(db, project_id):
             st.caption(line)
+        latest = next((r for r in list_runs(db, project_id) if r.kind == RunKind.label_check), None)
+        if latest is not None and latest.status.value in ("failed", "cancelled"):
+            st.caption(safe_text(f"The last cross-fitted check (v{latest.version}) {latest.status.value}: "
+                                 f"{latest.error or 'no reason recorded'}. The Train page has its log."))
         if checking:
-            _progress(db, project_id)
+            _progress(db, actor, project_id)
             return
         if not actor.may(Permission.train):
             return
         last = active_run(db, project_id)
-        minutes = ("" if last is None or not last.duration_seconds
-                   else f", about {CHECK_FOLDS * last.duration_seconds / 60:.0f} min here")
+        minutes = "" if last is None or not last.duration_seconds else (
+            f", about {_duration(CHECK_FOLDS * last.duration_seconds)} here ({CHECK_FOLDS} × the active version's run)")
         if st.button("Run the cross-fitted check", key="cross-check-run", icon=":material/fact_check:",
                      disabled=running is not None,
-                     help=f"Trains {CHECK_FOLDS} models in the background (fast preset), each on all labels but "
-                          f"one fifth, and asks each about the fifth it never saw{minutes}. Its suspects replace "
-                          "these; the next retrain's replace its own."):
+                     help=f"Splits the labels into {CHECK_FOLDS} folds and trains a model per fold in the background "
+                          f"(fast preset) on the other folds, then asks it about the fold it never saw{minutes}. "
+                          "Its suspects replace these; the next retrain's replace its own."):
             try:
                 request_retrain(db, actor, project_id, PRESETS["fast"], "fast", kind=RunKind.label_check)
             except AppError as error:
@@ -62,8 +66,12 @@ def cross_check_panel(db: Database, actor: Actor, project_id: int) -> None:
             st.caption("A run is going; the check can start when it ends.")
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 @st.fragment(run_every=1.0)
-def _progress(db: Database, project_id: int) -> None:
+def _progress(db: Database, actor: Actor, project_id: int) -> None:
     run = current_run(db, project_id)
     if run is None or run.kind != RunKind.label_check:
         st.rerun()  # the check ended: the whole page shows its suspects
@@ -71,3 +79,12 @@ def _progress(db: Database, project_id: int) -> None:
     total = max(run.progress_total, 1)
     st.progress(min(run.progress_step / total, 1.0),
                 text=f"Cross-fitted check {run.status.value}: {run.phase or 'waiting for a worker'}")
+    if actor.may(Permission.cancel_run):
+        if st.button("Cancel the check", key="cross-check-cancel", disabled=run.cancel_requested):
+            try:
+                cancel_run(db, actor, run.id)
+            except AppError as error:  # it ended meanwhile
+                show_error(error)
+            st.rerun()
+        if run.cancel_requested:
+            st.caption("Cancelling…")

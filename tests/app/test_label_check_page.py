@@ -81,7 +81,8 @@ def test_after_a_training_run_the_page_says_the_suspects_came_from_that_version(
     assert any(c.startswith("Found after training v1, by heads on that version's embeddings. The cross-fitted "
                             "check finds more of the wrong labels") for c in _captions(at))
     help_text = at.button(key="cross-check-run").help
-    assert help_text.startswith("Trains 5 models in the background (fast preset)") and "min here" in help_text
+    assert help_text.startswith("Splits the labels into 5 folds and trains a model per fold in the background")
+    assert re.search(r", about \d+ (s|min) here \(5 × the active version's run\)\.", help_text), help_text
 
 
 def test_a_moderator_sees_where_suspects_came_from_but_has_no_button(make_app):
@@ -106,4 +107,15 @@ def test_a_training_after_the_check_says_its_suspects_replaced_the_checks(make_a
     [line] = [c for c in _captions(at) if c.startswith("Found after training v2")]
     assert "The cross-fitted check (v1, " in line and line.endswith(
         "Its suspects were replaced by those of the training after it.")
+
+
+def test_an_admin_cancels_the_check_from_the_page_and_is_told_how_it_ended(make_app):
+    at, project_id = _check_page(make_app)
+    at.button(key="cross-check-run").click().run()
+    at.button(key="cross-check-cancel").click().run()  # still queued: cancelled at once
+    at.run()
+    assert not at.exception and current_run(get_db(), project_id) is None
+    assert "The last cross-fitted check (v1) cancelled: cancelled before it started. The Train page has its log." \
+        in _captions(at)
+    assert not at.button(key="cross-check-run").disabled  # it can be asked for again
 
