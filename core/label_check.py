@@ -124,23 +124,30 @@ def suspect_source(db: Database, project_id: int) -> SuspectSource | None:
 
 @dataclass(frozen=True)
 class LastCheck:
-    """The project's newest succeeded cross-fitted check (its suspects may since have been replaced)."""
+    """A cross-fitted check as the Check page reports it; `folds`, `labels`, `suspects` only once it
+    succeeded (its suspects may since have been replaced)."""
 
     run_id: int
     version: int
-    finished_at: object  # datetime (UTC)
-    folds: int
-    labels: int
-    suspects: int
+    status: RunStatus
+    error: str | None
+    finished_at: object  # datetime (UTC) or None
+    folds: int = 0
+    labels: int = 0
+    suspects: int = 0
 
 
-def last_label_check(db: Database, project_id: int) -> LastCheck | None:
+def label_check_history(db: Database, project_id: int) -> tuple[LastCheck | None, LastCheck | None]:
+    """(the project's newest cross-fitted check whatever its status, its newest succeeded one). A few
+    columns only, never the runs' label snapshots: the Check page asks on every rerun."""
     with db.read() as session:
-        run = session.scalar(select(TrainingRun).where(
-            TrainingRun.project_id == project_id, TrainingRun.kind == RunKind.label_check,
-            TrainingRun.status == RunStatus.succeeded).order_by(TrainingRun.id.desc()).limit(1))
-        if run is None or not run.metrics_json:
-            return None
-        metrics = json.loads(run.metrics_json)
-        return LastCheck(run.id, run.version, run.finished_at, metrics["folds"], metrics["labels"], metrics["suspects"])
-
+        rows = session.execute(
+            select(TrainingRun.id, TrainingRun.version, TrainingRun.status, TrainingRun.error,
+                   TrainingRun.finished_at, TrainingRun.metrics_json)
+            .where(TrainingRun.project_id == project_id, TrainingRun.kind == RunKind.label_check)
+            .order_by(TrainingRun.id.desc())).all()
+    checks = [LastCheck(run_id, version, status, error, finished_at,
+                        **(json.loads(metrics) if status == RunStatus.succeeded and metrics else {}))
+              for run_id, version, status, error, finished_at, metrics in rows]
+    newest = checks[0] if checks else None
+    return newest, next((c for c in checks if c.status == RunStatus.succeeded), None)

@@ -4,19 +4,18 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AppError
-from core.label_check import CHECK_FOLDS, last_label_check, suspect_source
+from core.label_check import CHECK_FOLDS, LastCheck, label_check_history, suspect_source
 from core.params import PRESETS
 from core.permissions import Actor, Permission
-from core.runs import active_run, cancel_run, current_run, list_runs, request_retrain
+from core.runs import active_run, cancel_run, current_run, request_retrain
 from db.engine import Database
 from db.models import RunKind
 from ui.common import safe_text, show_error
 
 
-def _source_line(db: Database, project_id: int) -> str:
+def _source_line(db: Database, project_id: int, last: LastCheck | None) -> str:
     """Who found the suspects listed, and what the last cross-fitted check found (it may have found none)."""
     source = suspect_source(db, project_id)
-    last = last_label_check(db, project_id)
     check = ""
     if last is not None:
         found = (f"{last.suspects} suspected label {'error' if last.suspects == 1 else 'errors'}" if last.suspects
@@ -37,12 +36,12 @@ def cross_check_panel(db: Database, actor: Actor, project_id: int) -> None:
     running = current_run(db, project_id)
     checking = running is not None and running.kind == RunKind.label_check
     with st.container(key="cross-check"):
-        if line := _source_line(db, project_id):
+        newest, last = label_check_history(db, project_id)
+        if line := _source_line(db, project_id, last):
             st.caption(line)
-        latest = next((r for r in list_runs(db, project_id) if r.kind == RunKind.label_check), None)
-        if latest is not None and latest.status.value in ("failed", "cancelled"):
-            st.caption(safe_text(f"The last cross-fitted check (v{latest.version}) {latest.status.value}: "
-                                 f"{latest.error or 'no reason recorded'}. The Train page has its log."))
+        if newest is not None and newest.status.value in ("failed", "cancelled"):
+            st.caption(safe_text(f"The last cross-fitted check (v{newest.version}) {newest.status.value}: "
+                                 f"{newest.error or 'no reason recorded'}. The Train page has its log."))
         if checking:
             _progress(db, actor, project_id)
             return

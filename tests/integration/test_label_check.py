@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core.errors import AppError
 from core.importing import ImportRow, ParsedFile, commit_import
-from core.label_check import NO_MODEL_NOTE, cross_fitted_probs, fold_count, suspect_source
+from core.label_check import NO_MODEL_NOTE, cross_fitted_probs, fold_count, label_check_history, suspect_source
 from core.classifier import TrainingHooks
 from core.params import FAST_PRESET
 from core.runs import Example, active_run, cancel_run, current_run, get_run, request_retrain
@@ -76,6 +76,9 @@ def test_every_label_is_judged_by_a_model_that_never_saw_it_and_the_wrong_one_co
     assert active_run(db, project.id) is None
     source = suspect_source(db, project.id)
     assert (source.run_id, source.kind) == (run.id, RunKind.label_check) and source.finished_at is not None
+    newest, succeeded = label_check_history(db, project.id)
+    assert newest == succeeded and (succeeded.run_id, succeeded.folds, succeeded.labels) == (run.id, 5, 24)
+    assert succeeded.suspects == len(items) and succeeded.error is None
     with db.read() as session:
         assert AuditAction.label_check_queued in set(session.scalars(select(AuditEntry.action)))
 
@@ -122,23 +125,19 @@ def test_too_few_labels_are_refused_when_asked_with_what_to_do(settings, db, pro
     assert current_run(db, project.id) is None and suspect_source(db, project.id) is None
 
 
-def test_a_cancel_between_folds_ends_it_cancelled_and_keeps_the_suspects_there_were(settings, db, project, monkeypatch):
+def test_a_cancel_between_folds_ends_it_cancelled_and_keeps_the_suspects_there_were(settings, db, project):
     _import(db, project)
     model = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast")
     _worker(settings, db, model.id, FakeFactory()).execute_any(model.id)
     before = [(item.sentence_id, item.score) for item in check_queue(db, project.id)]
     run = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.label_check)
-    factory = FakeFactory()
+    # two folds trained: the admin presses Cancel
+    factory = FakeFactory(before_new=lambda made: made == 2 and cancel_run(db, ADMIN, run.id))
     worker = _worker(settings, db, run.id, factory)
-    original = factory.new
-
-    def new_then_cancel(label_names, params):
-        if len(factory.made) == 2:  # two folds trained: the admin presses Cancel
-            cancel_run(db, ADMIN, run.id)
-        return original(label_names, params)
-
-    monkeypatch.setattr(factory, "new", new_then_cancel)
     assert worker.execute_any(run.id) == RunStatus.cancelled
     assert get_run(db, run.id).error == "cancelled by a moderator"
     assert [(item.sentence_id, item.score) for item in check_queue(db, project.id)] == before
     assert suspect_source(db, project.id).run_id == model.id
+    newest, succeeded = label_check_history(db, project.id)  # what the Check page reports
+    assert (newest.run_id, newest.status, newest.error) == (run.id, RunStatus.cancelled, "cancelled by a moderator")
+    assert succeeded is None and len(factory.made) == 3  # the third fold saw the cancel as it began training
