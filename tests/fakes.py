@@ -3,7 +3,7 @@ the bag-of-words CountingEncoder (tests/helpers.py). Real SetFit training is exe
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +78,14 @@ class FakeFactory:
 
     device = "cpu"
 
-    def __init__(self, aligned: bool = True) -> None:
+    def __init__(self, aligned: bool = True, before_new: Callable[[int], object] | None = None) -> None:
         self.aligned = aligned
         self.made: list[FakeClassifier] = []
+        self.before_new = before_new  # called with how many were made so far, e.g. to cancel after two
 
     def new(self, label_names: list[str], params: TrainingParams) -> FakeClassifier:
+        if self.before_new is not None:
+            self.before_new(len(self.made))
         classifier = FakeClassifier(label_names, aligned=self.aligned)
         self.made.append(classifier)
         return classifier

@@ -118,19 +118,12 @@ def test_a_learning_curve_without_test_sentences_fails_with_what_to_do(settings,
     assert learning_curve_points(db, project.id) == []
 
 
-def test_a_learning_curve_cancelled_between_shares_ends_cancelled(settings, db, project, monkeypatch):
+def test_a_learning_curve_cancelled_between_shares_ends_cancelled(settings, db, project):
     make_labelled_project(db, project)
     job = request_retrain(db, ADMIN, project.id, FAST_PRESET, "fast", kind=RunKind.learning_curve)
-    factory = FakeFactory()
+    # two points measured: the moderator presses Cancel
+    factory = FakeFactory(before_new=lambda made: made == 2 and cancel_run(db, ADMIN, job.id))
     worker = _claimed(settings, db, job.id, factory)
-    original = factory.new
-
-    def new_then_cancel(label_names, params):
-        if len(factory.made) == 2:  # two points measured: the moderator presses Cancel
-            cancel_run(db, ADMIN, job.id)
-        return original(label_names, params)
-
-    monkeypatch.setattr(factory, "new", new_then_cancel)
     assert worker.execute_any(job.id) == RunStatus.cancelled
     cancelled = get_run(db, job.id)
     assert cancelled.status == RunStatus.cancelled and cancelled.error == "cancelled by a moderator"
